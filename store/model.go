@@ -101,3 +101,38 @@ type Audit struct {
 	Action string
 	Detail string
 }
+
+// Session kinds: who a session belongs to.
+const (
+	SessionAdmin = "admin"
+	SessionStaff = "staff"
+)
+
+// Tenant states.
+const (
+	TenantActive       = "active"
+	TenantRevoked      = "revoked"
+	TenantDisconnected = "disconnected"
+)
+
+// Session is a signed-in browser. ID is a hash of the cookie value, never
+// the value itself, so a leaked table does not sign anyone in.
+type Session struct {
+	ID        string
+	Kind      string // SessionAdmin or SessionStaff
+	AccountID string
+	CSRFToken string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// StateUpdate is one linked user's newest presence and, when Seq is greater
+// than the stored one, the line state pushed for it.
+type StateUpdate struct {
+	UserID       string
+	Availability string
+	Activity     string
+	LineState    string
+	Seq          int64
+	ChangedAt    time.Time
+}
