@@ -96,7 +96,10 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
 	"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 
 func openSQLite(path string) (*DB, error) {
-	if path == "" || path == ":memory:" {
+	if path == "" {
+		return nil, fmt.Errorf("open store: sqlite: needs a file path or :memory:")
+	}
+	if path == ":memory:" {
 		// Each connection to :memory: is its own database, so one
 		// connection serves everything and is never closed while open.
 		m, err := sql.Open("sqlite", ":memory:?_pragma=foreign_keys(1)")
@@ -231,13 +234,21 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 
-	_, err = db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// On PostgreSQL two replicas creating the table at the same moment can
+	// collide on the catalog's unique index even with IF NOT EXISTS; the
+	// loser finds the table made by the winner on its second try.
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    BIGINT PRIMARY KEY,
 		name       TEXT NOT NULL,
 		applied_at BIGINT NOT NULL
-	)`)
-	if err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	)`
+	if _, err := db.w.ExecContext(ctx, create); err != nil {
+		if !isUnique(err) {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		if _, err := db.w.ExecContext(ctx, create); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
 	}
 
 	for _, m := range ms {
