@@ -566,16 +566,18 @@ func (r *REST) statusError(res response, extension bool) error {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("%w (%s); check the API key and signing secret", ErrUnauthorized, detail)
 	case http.StatusNotFound:
-		if e.Error.Code == CodeOrgNotFound {
-			if extension {
-				return &notFoundError{detail: detail, org: true}
-			}
+		// Only a contract error body counts: a bare 404 is more likely a
+		// wrong base URL, and must not mark every link broken.
+		switch {
+		case e.Error.Code == CodeOrgNotFound && extension:
+			return &notFoundError{detail: detail, org: true}
+		case e.Error.Code == CodeOrgNotFound:
 			return fmt.Errorf("%w (%s)", ErrOrgNotFound, detail)
-		}
-		if extension {
+		case e.Error.Code == CodeExtensionNotFound:
 			return &notFoundError{detail: detail}
 		}
-		return fmt.Errorf("%w (%s)", ErrOrgNotFound, detail)
+		return fmt.Errorf("%s without a contract error body; check the base URL: %w",
+			detail, ErrBadAnswer)
 	}
 	if !ok && len(res.body) > 0 && res.status < 500 && res.status != http.StatusTooManyRequests {
 		return fmt.Errorf("%s with a body that is not a contract error: %w", detail, ErrBadAnswer)
