@@ -150,7 +150,24 @@ type OnboardingStatus struct {
 	LastError    string        `json:"lastError,omitempty"`
 	Reminded     bool          `json:"reminded,omitempty"`
 	Import       *ImportResult `json:"import,omitempty"`
+
+	// RejectedBy names the staff member who rejected the registration.
+	RejectedBy string `json:"rejectedBy,omitempty"`
+	// LastErrorCode classifies LastError for pages that react to it: one of
+	// the application error types above or a LastError* code below.
+	LastErrorCode string `json:"lastErrorCode,omitempty"`
 }
+
+// Codes of OnboardingStatus.LastErrorCode that are not application error
+// types: what went wrong at the consent callback or after verification.
+const (
+	LastErrorConsentCancelled = "consent-cancelled" // the admin pressed Cancel at Microsoft
+	LastErrorConsentDenied    = "consent-denied"    // Microsoft refused the consent
+	LastErrorConsentOther     = "consent-other"     // any other error at the callback
+	LastErrorVerifyFailed     = "verify-failed"     // verification failed for a passing reason
+	LastErrorImportFailed     = "import-failed"     // the users could not be imported
+	LastErrorSyncStartFailed  = "sync-start-failed" // the presence sync could not be started
+)
 
 // RecordStageInput mirrors the stage into the store for pages and lists.
 type RecordStageInput struct {
@@ -212,6 +229,14 @@ type PresenceSyncInput struct {
 	LastUserSync   time.Time       `json:"lastUserSync,omitempty"`
 	Totals         SyncTotals      `json:"totals"`
 	PendingSignals []PendingSignal `json:"pendingSignals,omitempty"`
+
+	// Run is the ordinal of the run this input starts, counting
+	// continue-as-new; zero at the first start means 1.
+	Run int `json:"run,omitempty"`
+	// Linked and LastWindow carry the last window's figures so that the
+	// status query of a new run shows them before its first window ends.
+	Linked     int       `json:"linked,omitempty"`
+	LastWindow time.Time `json:"lastWindow,omitempty"`
 }
 
 // PendingSignal is a PresenceSync signal carried into the next run.
