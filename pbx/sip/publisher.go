@@ -102,6 +102,7 @@ type line struct {
 	accepted       presence.LineState // newest state the server accepted
 	acceptedReason string
 	waiters        []waiter
+	etags          map[string]string // event → SIP-ETag held, for the tests
 
 	// Owned by the worker goroutine.
 	pubs          []*publication
@@ -514,7 +515,7 @@ func (p *Publisher) publishBody(l *line, pub *publication, s presence.LineState,
 			return err
 		}
 	}
-	if err := p.accept(pub, res); err != nil {
+	if err := p.accept(l, pub, res); err != nil {
 		return err
 	}
 	pub.key = stateKey(pub.event, s, reason)
@@ -544,19 +545,20 @@ func (p *Publisher) refresh(l *line, pub *publication) error {
 		if res, err = p.send(l, pub.event, "", s, reason, true); err != nil {
 			return err
 		}
-		if err := p.accept(pub, res); err != nil {
+		if err := p.accept(l, pub, res); err != nil {
 			return err
 		}
 		pub.key = stateKey(pub.event, s, reason)
 		return nil
 	}
-	return p.accept(pub, res)
+	return p.accept(l, pub, res)
 }
 
 // accept stores the ETag and refresh time of a 2xx, or turns another
 // answer into a StatusError and drops the ETag, so that the next attempt
 // is a fresh publication.
-func (p *Publisher) accept(pub *publication, res *gosip.Response) error {
+func (p *Publisher) accept(l *line, pub *publication, res *gosip.Response) error {
+	defer p.noteETag(l, pub)
 	if !res.IsSuccess() {
 		pub.etag = ""
 		return &StatusError{Event: pub.event, Code: res.StatusCode, Reason: res.Reason}
@@ -581,6 +583,16 @@ func (p *Publisher) accept(pub *publication, res *gosip.Response) error {
 	}
 	pub.refreshAt = time.Now().Add(granted - refreshMargin(granted))
 	return nil
+}
+
+// noteETag records the ETag the worker holds where the tests can read it.
+func (p *Publisher) noteETag(l *line, pub *publication) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.etags == nil {
+		l.etags = make(map[string]string)
+	}
+	l.etags[pub.event] = pub.etag
 }
 
 // refreshMargin is how long before the end of its lifetime a publication

@@ -1,0 +1,53 @@
+package sip
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// etagOf returns the SIP-ETag the line's worker holds for event.
+func (l *line) etagOf(p *Publisher, event string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return l.etags[event]
+}
+
+// waitFor polls cond until it holds or d runs out.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, d)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not an assertion
+	}
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsEntity(body, entity string) bool {
+	return strings.Contains(body, `entity="`+entity+`"`)
+}
+
+func asStatus(err error, se **StatusError) bool {
+	return errors.As(err, se)
+}
+
+func mustLast(t *testing.T, w *watcher) notify {
+	t.Helper()
+	n, ok := w.last()
+	if !ok {
+		t.Fatal("no NOTIFY received")
+	}
+	return n
+}

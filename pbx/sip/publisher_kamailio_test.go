@@ -1,0 +1,251 @@
+package sip
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/setera/onesync/pbx"
+	"github.com/setera/onesync/presence"
+)
+
+// notifyWait bounds every wait for a NOTIFY: generous, as the machine may
+// be loaded; the tests poll and never sleep as an assertion.
+const notifyWait = 15 * time.Second
+
+func newTestPublisher(t *testing.T, cfg Config) *Publisher {
+	t.Helper()
+	if cfg.Domain == "" {
+		cfg.Domain = testDomain
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func publish(t *testing.T, p *Publisher, ext string, s presence.LineState) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, pbx.Update{Org: "org-1", Extension: ext, State: s}); err != nil {
+		t.Fatalf("Publish %s %s: %v", ext, s, err)
+	}
+}
+
+func lineOf(t *testing.T, p *Publisher, ext string) *line {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.lines[ext]
+	if l == nil {
+		t.Fatalf("no line for %s", ext)
+	}
+	return l
+}
+
+// A desk phone that watches an extension sees its lamp go red when the
+// user is busy and dark again when the user is free, over UDP and TCP.
+func TestKamailioBusyThenFree(t *testing.T) {
+	k := startKamailio(t, false, "", "")
+
+	for _, tc := range []struct {
+		transport Transport
+		ext       string
+	}{{UDP, "201"}, {TCP, "202"}} {
+		t.Run(string(tc.transport), func(t *testing.T) {
+			p := newTestPublisher(t, Config{Server: k.addr(), Transport: tc.transport})
+			w := newWatcher(t, k.addr(), tc.ext, eventDialog)
+
+			publish(t, p, tc.ext, presence.Busy)
+			body := w.waitDialog(dialogConfirmed, notifyWait)
+			if want := "sip:" + tc.ext + "@" + testDomain; !containsEntity(body, want) {
+				t.Errorf("NOTIFY entity is not %s:\n%s", want, body)
+			}
+
+			publish(t, p, tc.ext, presence.Available)
+			w.waitDialog(dialogTerminated, notifyWait)
+
+			publish(t, p, tc.ext, presence.DoNotDisturb)
+			w.waitDialog(dialogConfirmed, notifyWait)
+		})
+	}
+}
+
+// C13: busy, available, busy within 100 ms ends with the lamp red, and the
+// publisher never has two PUBLISHes for the extension in flight.
+func TestKamailioCoalescesToNewest(t *testing.T) {
+	k := startKamailio(t, false, "", "")
+	p := newTestPublisher(t, Config{Server: k.addr()})
+	const ext = "301"
+	w := newWatcher(t, k.addr(), ext, eventDialog)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, 3)
+	start := time.Now()
+	for i, s := range []presence.LineState{presence.Busy, presence.Available, presence.Busy} {
+		go func() {
+			errs <- p.Publish(ctx, pbx.Update{Extension: ext, State: s, Seq: int64(i + 1)})
+		}()
+		time.Sleep(30 * time.Millisecond) // spread the three changes over ~60 ms
+	}
+	if spread := time.Since(start); spread > 150*time.Millisecond {
+		t.Logf("the three changes took %s to issue (loaded machine)", spread)
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+
+	w.waitDialog(dialogConfirmed, notifyWait)
+	// A phone that subscribes now gets the server's final state.
+	late := newWatcher(t, k.addr(), ext, eventDialog)
+	late.waitDialog(dialogConfirmed, notifyWait)
+
+	l := lineOf(t, p, ext)
+	if got := l.maxInFlight.Load(); got != 1 {
+		t.Errorf("at most %d PUBLISHes were in flight at once for %s, want 1", got, ext)
+	}
+	if sent := l.sent.Load(); sent > 3 {
+		t.Errorf("%d PUBLISHes sent for 3 changes", sent)
+	} else {
+		t.Logf("%d PUBLISH(es) sent for 3 changes", sent)
+	}
+}
+
+// C14: the server forgets the publication (restart with an empty
+// database); the next refresh gets an error answer and one fresh PUBLISH
+// puts the current state back.
+func TestKamailioRefreshAfterRestartRecovers(t *testing.T) {
+	k := startKamailio(t, false, "", "")
+	// A short lifetime makes the refresh come within seconds.
+	p := newTestPublisher(t, Config{Server: k.addr(), Expires: 8 * time.Second})
+	const ext = "401"
+	w := newWatcher(t, k.addr(), ext, eventDialog)
+
+	publish(t, p, ext, presence.Busy)
+	w.waitDialog(dialogConfirmed, notifyWait)
+
+	l := lineOf(t, p, ext)
+	firstETag := l.etagOf(p, eventDialog)
+	if firstETag == "" {
+		t.Fatal("no SIP-ETag stored after the first PUBLISH")
+	}
+	// A plain refresh keeps the publication and updates the ETag.
+	waitFor(t, 20*time.Second, "a refresh", func() bool { return l.sent.Load() >= 2 })
+	waitFor(t, 10*time.Second, "the refreshed ETag", func() bool {
+		e := l.etagOf(p, eventDialog)
+		return e != "" && e != firstETag
+	})
+
+	k.restartFresh("", "")
+	w2 := newWatcher(t, k.addr(), ext, eventDialog)
+	// The fresh server holds nothing for the extension...
+	w2.waitDialog("", notifyWait)
+	before := l.sent.Load()
+	// ...until the publisher's next refresh is refused and it publishes
+	// the current state afresh.
+	w2.waitDialog(dialogConfirmed, 30*time.Second)
+	if l.sent.Load() < before+2 {
+		t.Errorf("expected a refused refresh and a fresh PUBLISH, sent %d", l.sent.Load()-before)
+	}
+}
+
+// C15: when the sync ends, every line the publisher set busy (or dnd) is
+// cleared, and lines it left free get no PUBLISH.
+func TestKamailioClearAllClearsBusyLines(t *testing.T) {
+	k := startKamailio(t, false, "", "")
+	p := newTestPublisher(t, Config{Server: k.addr(), Transport: TCP})
+
+	busy := map[string]presence.LineState{"501": presence.Busy, "502": presence.Busy,
+		"503": presence.DoNotDisturb}
+	watchers := map[string]*watcher{}
+	for ext, s := range busy {
+		watchers[ext] = newWatcher(t, k.addr(), ext, eventDialog)
+		publish(t, p, ext, s)
+	}
+	publish(t, p, "504", presence.Available)
+	for _, w := range watchers {
+		w.waitDialog(dialogConfirmed, notifyWait)
+	}
+	freeSent := lineOf(t, p, "504").sent.Load()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.ClearAll(ctx); err != nil {
+		t.Fatalf("ClearAll: %v", err)
+	}
+	for _, w := range watchers {
+		w.waitDialog(dialogTerminated, notifyWait)
+	}
+	if got := lineOf(t, p, "504").sent.Load(); got != freeSent {
+		t.Errorf("ClearAll sent %d PUBLISH(es) for a line that was free", got-freeSent)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := p.Publish(ctx, pbx.Update{Extension: "501", State: presence.Busy}); err != ErrClosed {
+		t.Errorf("Publish after Close: %v, want ErrClosed", err)
+	}
+}
+
+// With the WITH_AUTH variant the server challenges every PUBLISH; the
+// publisher answers with digest credentials, and wrong or missing ones
+// fail with the server's answer.
+func TestKamailioDigestAuth(t *testing.T) {
+	const user, password = "onesync", "s3cret-for-this-test"
+	k := startKamailio(t, true, user, password)
+	const ext = "601"
+	w := newWatcher(t, k.addr(), ext, eventDialog)
+
+	p := newTestPublisher(t, Config{Server: k.addr(), Username: user, Password: password})
+	publish(t, p, ext, presence.Busy)
+	w.waitDialog(dialogConfirmed, notifyWait)
+
+	for name, cfg := range map[string]Config{
+		"wrong password": {Server: k.addr(), Username: user, Password: "wrong"},
+		"no credentials": {Server: k.addr()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := newTestPublisher(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := bad.Publish(ctx, pbx.Update{Extension: ext, State: presence.Available})
+			var se *StatusError
+			if !asStatus(err, &se) || (se.Code != 401 && se.Code != 403) {
+				t.Fatalf("Publish = %v, want a 401 or 403 StatusError", err)
+			}
+		})
+	}
+	// The refused publishers changed nothing.
+	if got := shownDialogState(t, mustLast(t, w).body); got != dialogConfirmed {
+		t.Errorf("after refused PUBLISHes the lamp shows %q", got)
+	}
+}
+
+// With PublishPresence the presence package carries the RPID activity.
+func TestKamailioPresencePackage(t *testing.T) {
+	k := startKamailio(t, false, "", "")
+	p := newTestPublisher(t, Config{Server: k.addr(), PublishPresence: true})
+	const ext = "701"
+	w := newWatcher(t, k.addr(), ext, eventPresence)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := p.Publish(ctx, pbx.Update{Extension: ext, State: presence.Busy, Reason: "InACall"})
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	w.waitBody(notifyWait, "activity on-the-phone", func(b string) bool {
+		return containsAll(b, "on-the-phone", "<basic>open</basic>")
+	})
+
+	publish(t, p, ext, presence.Away)
+	w.waitBody(notifyWait, "activity away", func(b string) bool {
+		return containsAll(b, "away") && !containsAll(b, "on-the-phone")
+	})
+}
