@@ -144,7 +144,7 @@ func (a *Activities) RefreshUsers(ctx context.Context,
 	}
 
 	if len(fresh) > 0 {
-		n, err := a.linkFresh(ctx, in, org, fresh, byUser)
+		n, err := a.linkFresh(ctx, in, org, fresh, byUser, links)
 		res.Linked = n
 		if err != nil {
 			return res, err
@@ -218,9 +218,10 @@ func (a *Activities) unlink(ctx context.Context, org store.Org, l store.Link) er
 }
 
 // linkFresh matches new members against the extensions nobody holds and
-// stores the unique matches; it returns how many it linked.
+// stores the unique matches; it returns how many it linked. before is the
+// tenant's link set before this refresh.
 func (a *Activities) linkFresh(ctx context.Context, in workflows.RefreshUsersInput, org store.Org,
-	fresh []graph.User, byUser map[string]store.Link) (int, error) {
+	fresh []graph.User, byUser map[string]store.Link, before []store.Link) (int, error) {
 	exts, err := a.directory().Extensions(ctx, org.PBXOrg)
 	if err != nil {
 		return 0, fmt.Errorf("list extensions of org %s: %w", in.OrgID, err)
@@ -239,7 +240,8 @@ func (a *Activities) linkFresh(ctx context.Context, in workflows.RefreshUsersInp
 	m := Match(fresh, free, a.region())
 	in2 := workflows.ImportUsersInput{OrgID: in.OrgID, TenantID: in.TenantID}
 	n := 0
-	for _, l := range newLinks(in2, m.Pairs) {
+	// The sequence of an extension whose user just left continues.
+	for _, l := range carryStates(newLinks(in2, m.Pairs), before) {
 		if err := a.Store.UpsertLink(ctx, l); err != nil {
 			return n, storeErr("store link of user "+l.UserID, err)
 		}

@@ -222,12 +222,12 @@ func (s *syncer) poll(ctx context.Context) error {
 
 	observed := s.a.now()
 	got, err := s.a.Graph.Presences(ctx, s.in.TenantID, s.ids)
+	if err != nil && ctx.Err() != nil {
+		return nil // the window ends; nothing failed
+	}
 	s.progress.Polls++
 	s.progress.Requests += max(got.Requests, 1)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		if stop := s.graphFailure(err); stop != nil {
 			return stop
 		}
