@@ -26,6 +26,11 @@ for f in standard presence; do
 	}
 done
 
+# Write-ahead logging lets Kamailio's processes read while one of them
+# writes; in the default rollback mode a NOTIFY lookup in one process made
+# a PUBLISH in another fail with "database is locked" (seen in the tests).
+# The mode is stored in the file, so kamailio.cfg needs no setting for it.
+sqlite3 "$db" "PRAGMA journal_mode=WAL;" >/dev/null
 sqlite3 "$db" < "$schema/standard-create.sql"
 sqlite3 "$db" < "$schema/presence-create.sql"
 if [ "${2:-}" = "--auth" ]; then

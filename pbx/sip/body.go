@@ -38,15 +38,19 @@ func dialogState(s presence.LineState) string {
 	return dialogTerminated
 }
 
-// dialogID is the id of the one dialog element OneSync publishes for a
-// presentity. It is stable, so that a presence server that aggregates
-// publications replaces the dialog rather than adding one per change.
-const dialogID = "onesync-line"
+// dialogID is the id of the dialog element for a line's period-th busy
+// period. A busy period is one dialog: confirmed while it lasts, terminated
+// when it ends; the next busy period is a new dialog with a new id, as a
+// terminated dialog never comes back (RFC 4235, and Kamailio refuses to
+// change a publication once its dialog is terminated).
+func dialogID(period uint64) string {
+	return "onesync-" + strconv.FormatUint(period, 10)
+}
 
 // dialogInfoBody builds the RFC 4235 dialog-info document for entity (a SIP
-// URI) at the given version: one dialog in state confirmed while the line is
-// busy, terminated when it is free.
-func dialogInfoBody(entity string, version uint64, s presence.LineState) []byte {
+// URI) at the given version: one dialog, id, in state confirmed while the
+// line is busy, terminated when it is free.
+func dialogInfoBody(entity string, version uint64, id string, s presence.LineState) []byte {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	b.WriteString(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="`)
@@ -54,7 +58,9 @@ func dialogInfoBody(entity string, version uint64, s presence.LineState) []byte 
 	b.WriteString(`" state="full" entity="`)
 	writeEscaped(&b, entity)
 	b.WriteString("\">\n")
-	b.WriteString(`  <dialog id="` + dialogID + `">` + "\n")
+	b.WriteString(`  <dialog id="`)
+	writeEscaped(&b, id)
+	b.WriteString("\">\n")
 	b.WriteString("    <state>" + dialogState(s) + "</state>\n")
 	b.WriteString("  </dialog>\n")
 	b.WriteString("</dialog-info>\n")

@@ -106,8 +106,9 @@ type line struct {
 
 	// Owned by the worker goroutine.
 	pubs          []*publication
-	dialogVersion uint64
-	failed        bool // the last attempt failed: retry at retryAt
+	dialogVersion uint64 // version of the last dialog-info body sent
+	dialogPeriod  uint64 // busy periods so far; names the dialog
+	failed        bool   // the last attempt failed: retry at retryAt
 	backoff       time.Duration
 	retryAt       time.Time
 
@@ -474,6 +475,12 @@ func (l *line) publicationFor(event string) *publication {
 
 // apply makes the server hold state s for every event package, sending a
 // PUBLISH only where the server holds something else (or nothing).
+//
+// A line that goes busy after a terminated dialog starts a new dialog in a
+// fresh publication and then removes the old one: Kamailio (5.6, found by
+// experiment) answers 200 to a change of a publication whose dialog is
+// terminated but keeps the old body, so modifying it would leave the lamp
+// dark. A new dialog per busy period is what RFC 4235 describes anyway.
 func (p *Publisher) apply(l *line, s presence.LineState, reason string) error {
 	for _, event := range p.events() {
 		pub := l.publicationFor(event)
@@ -481,11 +488,41 @@ func (p *Publisher) apply(l *line, s presence.LineState, reason string) error {
 		if pub.etag != "" && pub.key == key {
 			continue
 		}
+
+		var ended string // ETag of a terminated dialog to remove afterwards
+		if event == eventDialog && key == dialogConfirmed {
+			if pub.etag != "" && pub.key == dialogTerminated {
+				ended, pub.etag = pub.etag, ""
+			}
+			if pub.etag == "" {
+				l.dialogPeriod++
+			}
+		}
 		if err := p.publishBody(l, pub, s, reason); err != nil {
 			return err
 		}
+		if ended != "" {
+			p.remove(l, event, ended)
+		}
 	}
 	return nil
+}
+
+// remove ends the publication etag (Expires: 0). It is best effort: a
+// publication it fails to remove expires on its own, and holds a
+// terminated dialog that lights no lamp.
+func (p *Publisher) remove(l *line, event, etag string) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.timeout())
+	defer cancel()
+	res, err := p.transact(ctx, l, p.newRequest(l, event, etag, 0, nil, ""))
+	switch {
+	case err != nil:
+		p.log.Info("removing an ended publication failed", zap.String("extension", l.ext),
+			zap.Error(err))
+	case !res.IsSuccess() && res.StatusCode != 412:
+		p.log.Info("removing an ended publication refused", zap.String("extension", l.ext),
+			zap.Int("status", res.StatusCode))
+	}
 }
 
 // stateKey is what decides the body of event for a state: two states with
@@ -617,7 +654,7 @@ func (p *Publisher) send(l *line, event, etag string, s presence.LineState, reas
 	if withBody {
 		if event == eventDialog {
 			l.dialogVersion++
-			body = dialogInfoBody(l.entity, l.dialogVersion, s)
+			body = dialogInfoBody(l.entity, l.dialogVersion, dialogID(l.dialogPeriod), s)
 			contentType = contentTypeDialogInfo
 		} else {
 			body = pidfBody(l.entity, s, reason)
