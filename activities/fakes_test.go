@@ -3,10 +3,13 @@ package activities
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -42,6 +45,7 @@ type fakeGraph struct {
 	calls   int
 	cancel  context.CancelFunc
 	idsSeen [][]string
+	times   []time.Time // when each read started
 
 	consent    graph.Consent
 	consentErr error
@@ -55,6 +59,7 @@ func (g *fakeGraph) Presences(ctx context.Context, tenant string, ids []string) 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
+	g.times = append(g.times, time.Now())
 	g.idsSeen = append(g.idsSeen, append([]string(nil), ids...))
 	if g.calls > len(g.script) {
 		g.cancel()
@@ -232,6 +237,8 @@ func linksByUser(t *testing.T, db *store.DB) map[string]store.Link {
 // a context that the returned cancel ends.
 func activityEnv(a *Activities) (*testsuite.TestActivityEnvironment, context.CancelFunc) {
 	var s testsuite.WorkflowTestSuite
+	// The SDK's test logger prints every heartbeat; failures say enough.
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestActivityEnvironment()
 	ctx, cancel := context.WithCancel(context.Background())
 	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})

@@ -73,8 +73,8 @@ func TestMatch(t *testing.T) {
 				member("u1", "Fia", "fia@a.fi", "fia@a.fi", "+358 9 123 4567"),
 				member("u2", "Gus", "gus@a.fi", "gus@a.fi", "09 1234567"),
 			},
-			exts:  []pbx.Extension{{Number: "107", Phone: "+35891234567"}},
-			want:  want{ambiguous: []string{"u1", "u2"}, extsLeft: []string{"107"}},
+			exts: []pbx.Extension{{Number: "107", Phone: "+35891234567"}},
+			want: want{ambiguous: []string{"u1", "u2"}, extsLeft: []string{"107"}},
 		},
 		{
 			name: "an address match wins over a shared switchboard phone",

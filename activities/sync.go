@@ -111,7 +111,8 @@ type syncer struct {
 	log      *zap.Logger
 
 	throttledUntil time.Time
-	failing        bool // the previous poll failed: log recovery, not every failure
+	failing        bool // the previous read failed: log recovery, not every failure
+	pushFailing    bool // the previous poll's pushes failed: likewise
 	lastError      string
 }
 
@@ -334,11 +335,18 @@ func (s *syncer) push(ctx context.Context, observed time.Time, changes []change)
 			})
 		}
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		// Not pushed: the difference remains and the next poll tries again.
 		s.lastError = "push to PBX failed: " + firstErr.Error()
-		s.log.Warn("pushes to the PBX failed, retrying at the next poll",
-			zap.Int("failed", failed), zap.Error(firstErr))
+		if !s.pushFailing {
+			s.log.Warn("pushes to the PBX failed, retrying at the next poll",
+				zap.Int("failed", failed), zap.Error(firstErr))
+		}
+		s.pushFailing = true
+	case s.pushFailing:
+		s.pushFailing = false
+		s.log.Info("pushes to the PBX recovered")
 	}
 	return updates
 }

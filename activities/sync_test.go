@@ -45,6 +45,12 @@ func newSyncFixture(t *testing.T, script ...presenceStep) *syncFixture {
 // environment, with heartbeat details from an earlier attempt if given.
 func (f *syncFixture) run(t *testing.T, heartbeat *SyncProgress) (workflows.SyncPresenceResult, error) {
 	t.Helper()
+	return f.runWith(t, heartbeat, time.Millisecond, time.Minute)
+}
+
+func (f *syncFixture) runWith(t *testing.T, heartbeat *SyncProgress,
+	interval, window time.Duration) (workflows.SyncPresenceResult, error) {
+	t.Helper()
 	env, cancel := activityEnv(f.acts)
 	defer cancel()
 	f.graph.cancel = cancel
@@ -52,7 +58,7 @@ func (f *syncFixture) run(t *testing.T, heartbeat *SyncProgress) (workflows.Sync
 		env.SetHeartbeatDetails(*heartbeat)
 	}
 	val, err := env.ExecuteActivity(f.acts.SyncPresence, workflows.SyncPresenceInput{
-		OrgID: testOrg, TenantID: testTenant, Interval: time.Millisecond, Window: time.Minute,
+		OrgID: testOrg, TenantID: testTenant, Interval: interval, Window: window,
 	})
 	if err != nil {
 		return workflows.SyncPresenceResult{}, err
@@ -120,6 +126,46 @@ func TestSyncPushesOnlyChanges(t *testing.T) {
 	}
 	if got := metricValue(t, m.GraphRequests.WithLabelValues("ok")); got != 4 {
 		t.Errorf("ok graph requests = %v, want 4", got)
+	}
+}
+
+func TestSyncPollsAreSpacedByTheInterval(t *testing.T) {
+	free := p("Available", "Available")
+	f := newSyncFixture(t, allUsers(free, free, free), allUsers(free, free, free),
+		allUsers(free, free, free), allUsers(free, free, free))
+	const interval = 25 * time.Millisecond
+
+	if _, err := f.runWith(t, nil, interval, time.Minute); err != nil {
+		t.Fatalf("SyncPresence: %v", err)
+	}
+	// Reads follow the ticker's schedule: the k-th starts k intervals after
+	// the first, neither earlier nor pushed back by a late one. Only the
+	// lower bound is asserted: a loaded machine may be late, never early.
+	for k := 1; k < len(f.graph.times); k++ {
+		since := f.graph.times[k].Sub(f.graph.times[0])
+		if least := time.Duration(k)*interval - 2*time.Millisecond; since < least {
+			t.Errorf("read %d started %v after the first, want at least %v", k+1, since, least)
+		}
+	}
+}
+
+func TestSyncWithoutLinksWaitsOutTheWindow(t *testing.T) {
+	f := newSyncFixture(t)
+	link(t, f.db) // no links
+	const window = 150 * time.Millisecond
+
+	start := time.Now()
+	res, err := f.runWith(t, nil, 10*time.Millisecond, window)
+	if err != nil {
+		t.Fatalf("SyncPresence: %v", err)
+	}
+	// Returning at once would make the workflow loop windows and grow its
+	// history for nothing.
+	if took := time.Since(start); took < window {
+		t.Errorf("window ended after %v, want at least %v", took, window)
+	}
+	if f.graph.calls != 0 || res.Polls != 0 || res.Linked != 0 {
+		t.Errorf("graph asked %d times, result %+v; want no reads for no links", f.graph.calls, res)
 	}
 }
 
