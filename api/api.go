@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/setera/onesync/store"
 	"github.com/setera/onesync/web"
 )
 
@@ -29,7 +30,7 @@ type Pinger interface {
 type Deps struct {
 	Logger   *zap.Logger
 	Temporal client.Client
-	Store    Store
+	Store    *store.DB
 
 	// PublicURL is the portal's address as a browser sees it, without a
 	// trailing slash (for example http://127.0.0.1:8080). The consent

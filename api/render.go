@@ -136,7 +136,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"age":        age,
 	"plural":     plural,
 	"activated":  activatedText,

@@ -37,8 +37,10 @@ const (
 	sessionTTL   = 12 * time.Hour
 	consentTTL   = 10 * time.Minute
 	maxBodyBytes = 64 << 10
-	bcryptCost   = 12
 )
+
+// bcryptCost is the work factor of new password hashes; tests lower it.
+var bcryptCost = 12
 
 // securityHeaders sets the headers a review expects on every answer.
 func (s *server) securityHeaders(c *gin.Context) {
