@@ -118,14 +118,14 @@ type fakePBX struct {
 	failing  map[string]error // extensions whose pushes fail
 	received []pbx.Update     // every call
 	applied  []pbx.Update     // updates that changed a line
-	keys     map[string]bool
+	keys     map[string]*pbx.Update
 	seq      map[string]int64
 	state    map[string]presence.LineState
 }
 
 func newFakePBX(exts ...pbx.Extension) *fakePBX {
 	return &fakePBX{exts: exts, missing: map[string]bool{}, failing: map[string]error{},
-		keys: map[string]bool{}, seq: map[string]int64{}, state: map[string]presence.LineState{}}
+		keys: map[string]*pbx.Update{}, seq: map[string]int64{}, state: map[string]presence.LineState{}}
 }
 
 func (p *fakePBX) Extensions(ctx context.Context, org string) ([]pbx.Extension, error) {
@@ -144,12 +144,17 @@ func (p *fakePBX) Publish(ctx context.Context, u pbx.Update) error {
 		return pbx.ErrExtensionNotFound
 	case p.failing[u.Extension] != nil:
 		return p.failing[u.Extension]
-	case p.keys[u.IdempotencyKey]:
+	case p.keys[u.IdempotencyKey] != nil:
+		// As the contract says: the same body is a replay, another body
+		// with the same key is refused.
+		if old := p.keys[u.IdempotencyKey]; *old != u {
+			return errors.New("pbx: status 422: " + pbx.CodeIdempotencyReused)
+		}
 		return nil
 	case u.Seq <= p.seq[u.Extension]:
 		return pbx.ErrStale
 	}
-	p.keys[u.IdempotencyKey] = true
+	p.keys[u.IdempotencyKey] = &u
 	p.seq[u.Extension] = u.Seq
 	p.state[u.Extension] = u.State
 	p.applied = append(p.applied, u)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +114,7 @@ type syncer struct {
 	throttledUntil time.Time
 	failing        bool // the previous read failed: log recovery, not every failure
 	pushFailing    bool // the previous poll's pushes failed: likewise
+	saveFailing    bool // the previous save to the store failed: likewise
 	lastError      string
 }
 
@@ -194,7 +196,7 @@ func (s *syncer) run(ctx context.Context) error {
 	stop := activity.GetWorkerStopChannel(ctx)
 
 	for {
-		if s.a.now().Before(s.throttledUntil) {
+		if time.Now().Before(s.throttledUntil) {
 			activity.RecordHeartbeat(ctx, s.progress)
 		} else if err := s.poll(ctx); err != nil {
 			return err
@@ -240,10 +242,16 @@ func (s *syncer) poll(ctx context.Context) error {
 	changes, updates := s.diff(got.Presences)
 	updates = append(updates, s.push(ctx, observed, changes)...)
 	if len(updates) > 0 {
-		if err := s.a.Store.SaveStates(ctx, s.in.TenantID, updates); err != nil {
+		err := s.a.Store.SaveStates(ctx, s.in.TenantID, updates)
+		switch {
+		case err != nil && !s.saveFailing:
 			// The heartbeat still carries the pushed states for a retry;
 			// the next save writes the newest ones.
 			s.log.Warn("saving line states failed", zap.Error(err))
+			s.saveFailing = true
+		case err == nil && s.saveFailing:
+			s.log.Info("saving line states recovered")
+			s.saveFailing = false
 		}
 	}
 
@@ -419,7 +427,8 @@ func (s *syncer) throttled(f graph.Failure) {
 	s.progress.Throttled = true
 	s.progress.ThrottledAt = now
 	if f.RetryAfter > 0 {
-		s.throttledUntil = now.Add(f.RetryAfter)
+		// Waiting is measured on the real clock, as the ticker is.
+		s.throttledUntil = time.Now().Add(f.RetryAfter)
 	}
 }
 
@@ -551,9 +560,10 @@ type pushOutcome struct {
 // lastSeq.
 //
 // A stale answer means the PBX holds a sequence number the store did not
-// record: a previous attempt pushed and then crashed before saving. The
-// state is then pushed once more with the next number, so that the newest
-// state wins; a second stale answer counts as pushed.
+// record: a previous attempt pushed and then crashed before saving, and
+// the state has changed since. The state is then pushed once more with the
+// next number, so that the newest state wins; a second stale answer counts
+// as pushed. A refused reused key counts as pushed at once (see keyReused).
 func (a *Activities) publishAt(ctx context.Context, pbxOrg, tenant, user, ext string,
 	out presence.Outcome, lastSeq int64, observed time.Time) pushOutcome {
 	seq := lastSeq + 1
@@ -572,7 +582,7 @@ func (a *Activities) publishAt(ctx context.Context, pbxOrg, tenant, user, ext st
 			return pushOutcome{seq: seq}
 		case errors.Is(err, pbx.ErrStale) && try == 0:
 			seq++
-		case errors.Is(err, pbx.ErrStale):
+		case errors.Is(err, pbx.ErrStale), keyReused(err):
 			return pushOutcome{seq: seq, stale: true}
 		case errors.Is(err, pbx.ErrExtensionNotFound):
 			return pushOutcome{notFound: true, err: err}
@@ -580,6 +590,17 @@ func (a *Activities) publishAt(ctx context.Context, pbxOrg, tenant, user, ext st
 			return pushOutcome{err: fmt.Errorf("publish extension %s: %w", ext, err)}
 		}
 	}
+}
+
+// keyReused reports whether the PBX refused an idempotency key it already
+// holds for a different body. The key names tenant, user, sequence number
+// and state, so this is a push of the same state with the same number that
+// reached the PBX before (a retry after a crash, with a newer observation
+// time or reason): the PBX already has this change, which counts as pushed.
+// The REST connector reports the refusal only by its contract code in the
+// error text; a typed error in package pbx would make this check exact.
+func keyReused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), pbx.CodeIdempotencyReused)
 }
 
 // publish is publishAt observed now.
