@@ -137,6 +137,16 @@ func (s *Sim) DemoTenant() TenantInfo {
 // simulator's seed): the same seeds give the same tenant id, domain and
 // directory. The tenant has not consented yet; see Consent.
 func (s *Sim) AddTenant(seed int64, n int) (TenantInfo, error) {
+	return s.generateTenant(seed, n, true)
+}
+
+// AddMemberTenant is AddTenant with only enabled, licensed members: no
+// guests, no disabled accounts, for tests that count an import exactly.
+func (s *Sim) AddMemberTenant(seed int64, n int) (TenantInfo, error) {
+	return s.generateTenant(seed, n, false)
+}
+
+func (s *Sim) generateTenant(seed int64, n int, mixed bool) (TenantInfo, error) {
 	if n < 0 || n > 100000 {
 		return TenantInfo{}, fmt.Errorf("user count %d must be 0..100000", n)
 	}
@@ -157,6 +167,7 @@ func (s *Sim) AddTenant(seed int64, n int) (TenantInfo, error) {
 	}
 
 	gen := newDirectoryGen(rng, domain)
+	gen.mixed = mixed
 	for i := 0; i < n; i++ {
 		t.appendUser(gen.user(i))
 	}
@@ -342,6 +353,7 @@ type directoryGen struct {
 	rng    *rand.Rand
 	domain string
 	used   map[string]bool // mail local parts and phone numbers already given
+	mixed  bool            // whether to make guests, disabled and unlicensed users
 }
 
 func newDirectoryGen(rng *rand.Rand, domain string) *directoryGen {
@@ -366,7 +378,11 @@ func (g *directoryGen) user(i int) *user {
 	u.Mail = local + "@" + g.domain
 	u.UPN = u.Mail
 
-	switch roll := r.IntN(100); {
+	roll := r.IntN(100)
+	if !g.mixed && roll < 13 {
+		roll = 99
+	}
+	switch {
 	case roll < 4:
 		partner := fmt.Sprintf("partner%d.example", r.IntN(20))
 		u.UserType = "Guest"
