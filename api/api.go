@@ -96,7 +96,7 @@ func NewServer(d Deps) (http.Handler, error) {
 	s.d.TemporalUIURL = strings.TrimRight(d.TemporalUIURL, "/")
 	s.throttle = newThrottle(maxFailures, failureWindow)
 
-	pages, err := web.Pages(templateFuncs)
+	pages, err := web.Pages(s.templateFuncs())
 	if err != nil {
 		return nil, fmt.Errorf("load pages: %w", err)
 	}

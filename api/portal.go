@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -348,10 +350,8 @@ func (s *server) dashboard(c *gin.Context) {
 	st, live := s.onboardingStatus(c.Request.Context(), o)
 
 	activated := 0
-	if st.Import != nil {
-		activated = st.Import.Activated
-	} else if st.Stage == workflows.StageSyncing {
-		activated = s.activatedFromStore(c, o.ID)
+	if st.Stage == workflows.StageSyncing {
+		activated = s.resultFor(c, o, st).Result.Activated
 	}
 
 	j := journeyFor(st, o.ID, activated)
@@ -421,6 +421,10 @@ func (s *server) teams(c *gin.Context) {
 		v.Outcome, v.OutcomeKind = msg, "problem"
 		if outcome == "received" {
 			v.OutcomeKind = "success"
+		} else {
+			// The outcome already says what failed; the workflow's copy of
+			// the same failure would only repeat it.
+			v.Journey.Problem = ""
 		}
 	}
 
@@ -449,6 +453,10 @@ func (s *server) teams(c *gin.Context) {
 		v.Result = s.resultFor(c, o, st)
 	}
 
+	if refresh > 0 {
+		// Someone else acts now: no button to press twice meanwhile.
+		v.CanConnect = false
+	}
 	p := adminPage(c, "Settings > Teams", "teams", v)
 	p.Refresh = refresh
 	s.render(c, http.StatusOK, "teams", p)
@@ -639,7 +647,26 @@ func (s *server) resultFor(c *gin.Context, o store.Org, st workflows.OnboardingS
 	if st.Import != nil {
 		return &resultView{Result: *st.Import, Complete: true}
 	}
+	r, err := s.workflowResult(c, o.ID)
+	if err == nil {
+		return &resultView{Result: r, Complete: true}
+	}
+	s.log.Warn("read onboarding result", zap.String("org", o.ID), zap.Error(err))
 	return &resultView{Result: workflows.ImportResult{Activated: s.activatedFromStore(c, o.ID)}}
+}
+
+// workflowResult reads a finished Onboarding's result, the import counts,
+// for when its status query cannot be answered.
+func (s *server) workflowResult(c *gin.Context, orgID string) (workflows.ImportResult, error) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), temporalTimeout)
+	defer cancel()
+
+	var r workflows.ImportResult
+	run := s.d.Temporal.GetWorkflow(ctx, workflows.OnboardingID(orgID), "")
+	if err := run.Get(ctx, &r); err != nil {
+		return r, fmt.Errorf("onboarding result of %s: %w", orgID, err)
+	}
+	return r, nil
 }
 
 func (s *server) result(c *gin.Context) {

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/mocks"
 
 	"github.com/setera/onesync/store"
 	"github.com/setera/onesync/workflows"
@@ -477,10 +479,55 @@ func TestVerificationFailureShown(t *testing.T) {
 	e := newEnv(t)
 	admin, org := e.register("Acme Oy", "aino@acme.example")
 	e.setStatus(org, workflows.OnboardingStatus{OrgID: org, Stage: workflows.StageAwaitingConsent,
-		LastError: workflows.ErrTenantTaken + ": tenant is bound to another organisation"})
+		LastErrorCode: workflows.ErrTenantTaken,
+		LastError:     "This Microsoft tenant is already connected to another organisation."})
 	wantText(t, admin.get("/orgs/"+org+"/settings/teams"),
 		"already connected to another organisation", "Click here to sign and add users")
 	wantText(t, admin.get("/orgs/"+org), "already connected to another organisation")
+
+	// The admin consents again; until the workflow acts the page waits,
+	// and when verification fails it shows why and stops waiting.
+	state := consentState(t, admin, org)
+	cb := admin.get(consentPath + "?" + url.Values{"admin_consent": {"True"},
+		"tenant": {tenantA}, "state": {state}}.Encode())
+	next := attr(t, cb.Body, "data-consent-next")
+	waiting := admin.get(next)
+	if !strings.Contains(waiting.Body, `http-equiv="refresh"`) ||
+		strings.Contains(waiting.Body, "Click here to sign") {
+		t.Errorf("while the consent is checked the page should wait:\n%s", text(waiting.Body))
+	}
+	e.advance(3 * time.Second)
+	e.setStatus(org, workflows.OnboardingStatus{OrgID: org, Stage: workflows.StageAwaitingConsent,
+		LastErrorCode: workflows.ErrTenantTaken, StageSince: e.clock(),
+		LastError: "This Microsoft tenant is already connected to another organisation."})
+	failed := admin.get(next)
+	wantText(t, failed, "already connected to another organisation",
+		"Click here to sign and add users")
+	if strings.Contains(failed.Body, `http-equiv="refresh"`) {
+		t.Error("the page keeps refreshing after the verification failed")
+	}
+}
+
+// TestResultAfterWorkflowClosed reads the import counts from the finished
+// workflow's result when its status query cannot be answered.
+func TestResultAfterWorkflowClosed(t *testing.T) {
+	e := newEnv(t)
+	admin, org := e.register("Acme Oy", "aino@acme.example")
+	e.setStatus(org, workflows.OnboardingStatus{OrgID: org, Stage: workflows.StageSyncing})
+	e.mu.Lock()
+	delete(e.statuses, workflows.OnboardingID(org))
+	e.mu.Unlock()
+
+	run := &mocks.WorkflowRun{}
+	run.On("Get", mock.Anything, mock.Anything).Return(func(_ context.Context, v any) error {
+		*(v.(*workflows.ImportResult)) = workflows.ImportResult{Activated: 7,
+			UnmatchedExts: []string{"209 Lobby"}}
+		return nil
+	})
+	e.tc.On("GetWorkflow", mock.Anything, workflows.OnboardingID(org), "").Return(run)
+
+	wantText(t, admin.get("/orgs/"+org+"/result"), "7 users have been activated", "209 Lobby")
+	wantText(t, admin.get("/orgs/"+org), "7 users activated")
 }
 
 func TestUsersPage(t *testing.T) {

@@ -116,34 +116,38 @@ type fieldView struct {
 	Max                                                 int
 }
 
-var templateFuncs = template.FuncMap{
-	// field prepares a form field: name, label, input type, autocomplete.
-	"field": func(f *form, name, label, typ, autocomplete string, max int, hint string) fieldView {
-		v := fieldView{Name: name, Label: label, Type: typ, Autocomplete: autocomplete,
-			Max: max, Hint: hint}
-		if f != nil {
-			v.Value = f.Values[name]
-			v.Error = f.Errors[name]
-		}
-		if typ == "password" {
-			v.Value = ""
-		}
-		return v
-	},
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.UTC().Format("2 Jan 2006 15:04 UTC")
-	},
-	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"age":        age,
-	"plural":     plural,
-	"activated":  activatedText,
-	"stateWord":  func(s string) string { return stateWords[s] },
-	"stageWord":  stageWord,
-	"actionWord": func(s string) string { return actionWords[s] },
-	"list":       func(v ...string) []string { return v },
+// templateFuncs are the helpers the templates call; age reads the server's
+// clock so that "3 days ago" agrees with the rest of the page.
+func (s *server) templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		// field prepares a form field: name, label, input type, autocomplete.
+		"field": func(f *form, name, label, typ, autocomplete string, max int, hint string) fieldView {
+			v := fieldView{Name: name, Label: label, Type: typ, Autocomplete: autocomplete,
+				Max: max, Hint: hint}
+			if f != nil {
+				v.Value = f.Values[name]
+				v.Error = f.Errors[name]
+			}
+			if typ == "password" {
+				v.Value = ""
+			}
+			return v
+		},
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.UTC().Format("2 Jan 2006 15:04 UTC")
+		},
+		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"age":        func(t time.Time) string { return age(s.now(), t) },
+		"plural":     plural,
+		"activated":  activatedText,
+		"stateWord":  func(v string) string { return stateWords[v] },
+		"stageWord":  stageWord,
+		"actionWord": func(v string) string { return actionWords[v] },
+		"list":       func(v ...string) []string { return v },
+	}
 }
 
 var stateWords = map[string]string{
@@ -183,12 +187,12 @@ func activatedText(n int) string {
 	return strconv.Itoa(n) + " users have been activated"
 }
 
-// age says how long ago t was, in words a person reads at a glance.
-func age(t time.Time) string {
+// age says how long before now t was, in words a person reads at a glance.
+func age(now, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	d := time.Since(t)
+	d := now.Sub(t)
 	switch {
 	case d < 2*time.Minute:
 		return "just now"

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"strings"
-
 	"github.com/setera/onesync/workflows"
 )
 
@@ -72,7 +70,7 @@ func journeyFor(st workflows.OnboardingStatus, orgID string, activated int) jour
 		j.Next = "A Microsoft 365 administrator of your organisation signs in at Microsoft " +
 			"and allows OneSync to read users and presence. It takes about a minute."
 		j.ActionURL, j.ActionLabel = teams, "Open Settings > Teams"
-		j.Problem = explainFailure(st.LastError)
+		j.Problem = explainFailure(st)
 	case workflows.StageImporting:
 		current = 3
 		j.Heading = "OneSync is importing your Teams users"
@@ -109,27 +107,23 @@ func journeyFor(st workflows.OnboardingStatus, orgID string, activated int) jour
 	return j
 }
 
-// explainFailure turns the workflow's last error into what the admin reads
-// and what to do about it.
-func explainFailure(lastError string) string {
-	switch {
-	case lastError == "":
-		return ""
-	case strings.Contains(lastError, workflows.ErrTenantTaken):
+// explainFailure says what went wrong last and what to do about it. The
+// workflow's LastError is already written for the admin; a few codes get
+// a fuller explanation of what to do.
+func explainFailure(st workflows.OnboardingStatus) string {
+	switch st.LastErrorCode {
+	case "":
+		if st.LastError == "" {
+			return ""
+		}
+	case workflows.ErrTenantTaken:
 		return "This Microsoft tenant is already connected to another organisation in " +
 			"OneSync, so it was refused. Sign in with an administrator of your own " +
 			"organisation's tenant, or contact Setera support."
-	case strings.Contains(lastError, workflows.ErrTenantMismatch):
-		return "Microsoft's answer named a different tenant than the one that consented, " +
-			"so OneSync refused it. Press the button again and complete the sign-in " +
-			"without changing the address."
-	case strings.Contains(lastError, workflows.ErrPermissionMissing),
-		strings.Contains(lastError, workflows.ErrConsentRevoked):
-		return "Microsoft says OneSync does not have the permissions it needs in your " +
-			"tenant. Press the button again and accept every permission shown."
-	case strings.Contains(lastError, workflows.ErrCredentials):
-		return "OneSync's own sign-in at Microsoft failed. This is a problem on Setera's " +
-			"side: Setera has been alerted. Try again later."
+	case workflows.ErrTenantMismatch:
+		return "Microsoft confirmed a different tenant than the one in the answer, so " +
+			"OneSync refused it. Press the button again and finish the sign-in without " +
+			"changing the address."
 	}
-	return "The last attempt did not succeed: " + lastError + ". Press the button to try again."
+	return st.LastError
 }
