@@ -141,8 +141,14 @@ func DefaultProfile() Profile {
 }
 
 // ParseProfile reads an organisation's profile from JSON. Values the JSON
-// leaves out keep their default, so `{"activity":{"InAMeeting":"from-
-// availability"}}` is a complete profile. Empty input gives the default.
+// leaves out keep their default, so each of these is a complete profile:
+//
+//	{"activity": {"InAMeeting": "available"}}             meetings are not busy
+//	{"activity": {"Presenting": "dnd"}}                   presenting is dnd
+//	{"availability": {"Away": "available",
+//	                  "BeRightBack": "available"}}        away shows available
+//
+// Empty input gives the default.
 // Unknown keys, unknown Graph values, unknown line states and mappings that
 // could leave a line busy for an absent user are refused.
 func ParseProfile(data []byte) (Profile, error) {

@@ -175,35 +175,44 @@ func TestUnknownValuesAreNeverBusy(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	p, err := ParseProfile([]byte(`{
-		"activity": {"InAMeeting": "from-availability", "presenting": "dnd"},
-		"availability": {"Busy": "available", "Away": "available", "BeRightBack": "available"}
-	}`))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
 	cases := []struct {
-		in   Presence
-		want LineState
+		name    string
+		profile string
+		in      Presence
+		want    LineState
 	}{
-		// Meetings do not count as busy for this organisation.
-		{Presence{Availability: "Busy", Activity: "InAMeeting"}, Available},
-		{Presence{Availability: "DoNotDisturb", Activity: "InAMeeting"}, DoNotDisturb},
-		// Presenting shows as do-not-disturb.
-		{Presence{Availability: "DoNotDisturb", Activity: "Presenting"}, DoNotDisturb},
-		// Away shows as available.
-		{Presence{Availability: "Away", Activity: "Away"}, Available},
-		{Presence{Availability: "BeRightBack", Activity: "BeRightBack"}, Available},
-		// What the override leaves out keeps the default.
-		{Presence{Availability: "Busy", Activity: "InACall"}, Busy},
-		{Presence{Availability: "Offline", Activity: "OffWork"}, Offline},
-		// An override of the base applies to its idle variant too.
-		{Presence{Availability: "BusyIdle", Activity: "Busy"}, Available},
+		{"meetings not busy", `{"activity": {"InAMeeting": "available"}}`,
+			Presence{Availability: "Busy", Activity: "InAMeeting"}, Available},
+		{"meetings not busy, calls still are", `{"activity": {"InAMeeting": "available"}}`,
+			Presence{Availability: "Busy", Activity: "InACall"}, Busy},
+		{"presenting is dnd", `{"activity": {"Presenting": "dnd"}}`,
+			Presence{Availability: "DoNotDisturb", Activity: "Presenting"}, DoNotDisturb},
+		{"presenting is dnd, meetings still busy", `{"activity": {"Presenting": "dnd"}}`,
+			Presence{Availability: "Busy", Activity: "InAMeeting"}, Busy},
+		{"away is available", `{"availability": {"Away": "available", "BeRightBack": "available"}}`,
+			Presence{Availability: "Away", Activity: "Away"}, Available},
+		{"be right back is available",
+			`{"availability": {"Away": "available", "BeRightBack": "available"}}`,
+			Presence{Availability: "BeRightBack", Activity: "BeRightBack"}, Available},
+		{"meetings follow availability", `{"activity": {"InAMeeting": "from-availability"}}`,
+			Presence{Availability: "DoNotDisturb", Activity: "InAMeeting"}, DoNotDisturb},
+		{"an override of the base applies to its idle variant", `{"availability": {"Busy": "dnd"}}`,
+			Presence{Availability: "BusyIdle", Activity: "Busy"}, DoNotDisturb},
+		{"keys are matched case-insensitively", `{"activity": {"inameeting": "away"}}`,
+			Presence{Availability: "Busy", Activity: "InAMeeting"}, Away},
+		{"the rest keeps the default", `{"activity": {"InAMeeting": "available"}}`,
+			Presence{Availability: "Offline", Activity: "OffWork"}, Offline},
 	}
 	for _, c := range cases {
-		if got := p.Map(c.in); got.State != c.want {
-			t.Errorf("%+v: got %s (%s), want %s", c.in, got.State, got.Reason, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParseProfile([]byte(c.profile))
+			if err != nil {
+				t.Fatalf("parse %s: %v", c.profile, err)
+			}
+			if got := p.Map(c.in); got.State != c.want {
+				t.Errorf("%+v: got %s (%s), want %s", c.in, got.State, got.Reason, c.want)
+			}
+		})
 	}
 
 	oof, err := ParseProfile([]byte(`{"outOfOffice": "offline", "unknown": "offline"}`))
