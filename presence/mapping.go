@@ -194,7 +194,7 @@ func ParseProfile(data []byte) (Profile, error) {
 	return p, nil
 }
 
-// Validate reports the first problem with a profile: a value that is not
+// Validate reports every problem with a profile: a value that is not
 // a Graph value, a state that is not a line state, or a mapping that would
 // make an offline, unknown or out-of-office user busy. Missing entries are
 // fine: they fall back to the default.
