@@ -5,7 +5,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -21,16 +20,14 @@ import (
 	"github.com/setera/onesync/web"
 )
 
-// Pinger reports whether a dependency answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // Deps is what the HTTP side needs from the process that serves it.
 type Deps struct {
-	Logger   *zap.Logger
+	// Logger receives operator events; zap.NewNop when nil.
+	Logger *zap.Logger
+	// Temporal starts, signals and queries the workflows.
 	Temporal client.Client
-	Store    *store.DB
+	// Store holds accounts, sessions, consent states, tenants and links.
+	Store *store.DB
 
 	// PublicURL is the portal's address as a browser sees it, without a
 	// trailing slash (for example http://127.0.0.1:8080). The consent

@@ -596,6 +596,23 @@ func TestSecureCookiesFlag(t *testing.T) {
 	}
 }
 
+func TestHomeAndOversizedForm(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	wantText(t, b.get("/"), "Teams presence on your OneCloud phones",
+		"Register your organisation", "Log in")
+
+	form := registration("Acme Oy", "aino@acme.example")
+	form.Set("org_name", strings.Repeat("x", maxBodyBytes))
+	a := b.post("/register", "/register", form)
+	wantStatus(t, a, http.StatusRequestEntityTooLarge)
+	wantText(t, a, "This form is too large", "Shorten what you typed")
+	if len(e.started) != 0 {
+		t.Error("an oversized registration started a workflow")
+	}
+	wantText(t, b.get("/no/such/page"), "Page not found")
+}
+
 func TestHealth(t *testing.T) {
 	e := newEnv(t)
 	if a := e.browser().get("/healthz"); a.Status != http.StatusOK {

@@ -55,10 +55,32 @@ func (s *server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// limitBody refuses request bodies larger than any form of OneSync needs.
+// limitBody refuses request bodies larger than any form of OneSync needs,
+// with a page that says so rather than a form that looks empty.
 func (s *server) limitBody(c *gin.Context) {
-	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	if c.Request.Body == nil || c.Request.Method == http.MethodGet {
+		c.Next()
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	err := c.Request.ParseForm()
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		s.problem(c, http.StatusRequestEntityTooLarge, "portal", problem{
+			Heading: "This form is too large",
+			Message: "OneSync accepts forms of up to 64 KB. Shorten what you typed, " +
+				"then send the form again.",
+			ActionURL: "/", ActionLabel: "Go to the start page"})
+		c.Abort()
+		return
+	}
+	if err != nil {
+		s.problem(c, http.StatusBadRequest, "portal", problem{
+			Heading:   "This form could not be read",
+			Message:   "Your browser sent a form OneSync cannot read. Reload the page and try again.",
+			ActionURL: "/", ActionLabel: "Go to the start page"})
+		c.Abort()
+		return
 	}
 	c.Next()
 }
