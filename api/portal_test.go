@@ -29,7 +29,8 @@ func TestJourney(t *testing.T) {
 	}
 	o := e.started[0]
 	if o.ID != workflows.OnboardingID(org) || o.TaskQueue != workflows.TaskQueue ||
-		!o.WorkflowExecutionErrorWhenAlreadyStarted || o.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE {
+		!o.WorkflowExecutionErrorWhenAlreadyStarted ||
+		o.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE {
 		t.Errorf("start options %+v", o)
 	}
 	if sa := o.TypedSearchAttributes; sa.Size() != 2 {
