@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -307,4 +308,21 @@ func hasAction(audit []store.Audit, action string) bool {
 		}
 	}
 	return false
+}
+
+// The worker registers *Activities as a whole: its exported methods must be
+// exactly the activities the workflows call by name.
+func TestExportedMethodsAreTheContractActivities(t *testing.T) {
+	want := []string{
+		workflows.ActivityRecordStage, workflows.ActivityRemindStaff,
+		workflows.ActivityVerifyConsent, workflows.ActivityImportUsers,
+		workflows.ActivitySyncPresence, workflows.ActivityRefreshUsers,
+		workflows.ActivityReleaseLines, workflows.ActivityMarkTenant,
+	}
+	typ := reflect.TypeOf(&Activities{})
+	var got []string
+	for i := range typ.NumMethod() {
+		got = append(got, typ.Method(i).Name)
+	}
+	check(t, "exported methods", got, want)
 }
