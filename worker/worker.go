@@ -9,8 +9,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
+	"github.com/setera/onesync/activities"
 	"github.com/setera/onesync/workflows"
 )
 
@@ -36,9 +38,12 @@ type Options struct {
 	// before it cancels them; 0 keeps the SDK's default.
 	StopTimeout time.Duration
 
-	// Placeholder until the activities package exists: the integrator adds
-	// the activities' dependencies here (for example
-	// `Activities *activities.Activities`) and registers them in register.
+	// Activities is the value whose exported methods are OneSync's
+	// activities. nil registers none: the workflows then wait at their
+	// first activity until a worker that has them picks it up. The
+	// process wiring (cmd/onesync) builds it with its store, Graph client
+	// and PBX connector.
+	Activities *activities.Activities
 }
 
 // New returns a worker for c on the task queue, with every OneSync workflow
@@ -70,21 +75,15 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 	return w
 }
 
-// register adds OneSync's workflows and activities to r.
-//
-// Placeholder: the Onboarding and PresenceSync workflows and the activities
-// are written in packages workflows and activities, which do not register
-// anything yet. The integrator adds here, by name so that the workflow type
-// names stay those of workflows/contract.go:
-//
-//	r.RegisterWorkflowWithOptions(workflows.Onboarding,
-//		workflow.RegisterOptions{Name: workflows.OnboardingWorkflow})
-//	r.RegisterWorkflowWithOptions(workflows.PresenceSync,
-//		workflow.RegisterOptions{Name: workflows.PresenceSyncWorkflow})
-//	r.RegisterActivity(opts.Activities)
-//
-// Until then a worker built here polls the task queue and runs nothing.
+// register adds OneSync's workflows, under the type names of
+// workflows/contract.go, and its activities to r.
 func register(r sdkworker.Registry, opts Options) {
-	_ = r
-	_ = opts
+	r.RegisterWorkflowWithOptions(workflows.Onboarding,
+		workflow.RegisterOptions{Name: workflows.OnboardingWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.PresenceSync,
+		workflow.RegisterOptions{Name: workflows.PresenceSyncWorkflow})
+
+	if opts.Activities != nil {
+		r.RegisterActivity(opts.Activities)
+	}
 }

@@ -33,7 +33,12 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/persistence/sql"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/resolver"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
@@ -109,13 +114,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	frontendPort, err := pickPort(opts.Host, opts.FrontendPort, "Temporal frontend")
+	// Every port is held until the server is about to bind them all, so
+	// that no two parts get the same one.
+	ports := newPortPicker(opts.Host)
+	defer ports.release()
+
+	frontendPort, err := ports.claim(opts.FrontendPort, "Temporal frontend")
 	if err != nil {
 		return nil, err
 	}
 	uiPort := 0
 	if !opts.DisableUI {
-		if uiPort, err = pickPort(opts.Host, opts.UIPort, "Temporal UI"); err != nil {
+		if uiPort, err = ports.claim(opts.UIPort, "Temporal UI"); err != nil {
+			return nil, err
+		}
+	}
+	internal := make([]int, 2*len(temporal.DefaultServices)-1)
+	for i := range internal {
+		if internal[i], err = ports.pick(); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +149,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	srv, err := s.newTemporal(sqlCfg, frontendPort)
+	srv, err := s.newTemporal(sqlCfg, frontendPort, internal, ports.release)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +316,8 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 				_ = os.Remove(s.dbPath) // a half-made file would be reused next time
 				return nil, fmt.Errorf("temporal dev server: set up schema in %s: %w", s.dbPath, err)
 			}
+		} else if err := forgetMembers(cfg); err != nil {
+			return nil, err
 		}
 	}
 
@@ -315,28 +333,51 @@ func (s *Server) prepareDatabase() (*config.SQL, error) {
 
 const clusterName = "active"
 
+// forgetMembers deletes the cluster membership rows of the previous run.
+// Each run listens on new internal ports; without this the new services
+// wait for the old, dead ones to time out (about a minute) before they
+// serve. Only this process uses the file, so every row is stale.
+func forgetMembers(cfg *config.SQL) error {
+	db, err := sql.NewSQLDB(sqlplugin.DbKindMain, cfg, resolver.NewNoopResolver(),
+		log.NewNoopLogger(), metrics.NoopMetricsHandler)
+	if err != nil {
+		return fmt.Errorf("temporal dev server: open %s: %w", cfg.DatabaseName, err)
+	}
+	defer func() { _ = db.Close() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = db.PruneClusterMembership(ctx, &sqlplugin.PruneClusterMembershipFilter{
+		PruneRecordsBefore: time.Now().AddDate(100, 0, 0),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal dev server: forget the previous run's members: %w", err)
+	}
+	return nil
+}
+
 // newTemporal builds the server: the four services in this process, each
-// on its own loopback port, one history shard, archival off.
-func (s *Server) newTemporal(sqlCfg *config.SQL, frontendPort int) (temporal.Server, error) {
+// on its own loopback port, one history shard, archival off. internal holds
+// the ports other than the frontend's; release frees them all just before
+// the server is built, because building it may bind them.
+func (s *Server) newTemporal(sqlCfg *config.SQL, frontendPort int, internal []int,
+	release func()) (temporal.Server, error) {
 	host := s.opts.Host
 
+	next := func() int {
+		p := internal[0]
+		internal = internal[1:]
+		return p
+	}
 	services := map[string]config.Service{}
 	for _, name := range temporal.DefaultServices {
 		grpcPort := frontendPort
 		if name != "frontend" {
-			p, err := freePort(host)
-			if err != nil {
-				return nil, err
-			}
-			grpcPort = p
-		}
-		membershipPort, err := freePort(host)
-		if err != nil {
-			return nil, err
+			grpcPort = next()
 		}
 		services[name] = config.Service{RPC: config.RPC{
 			GRPCPort:       grpcPort,
-			MembershipPort: membershipPort,
+			MembershipPort: next(),
 			BindOnIP:       host,
 		}}
 	}
@@ -407,6 +448,7 @@ func (s *Server) newTemporal(sqlCfg *config.SQL, frontendPort int) (temporal.Ser
 		},
 	}
 
+	release()
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),
