@@ -145,7 +145,8 @@ func storeErr(what string, err error) error {
 
 // tenantOfOrg loads a tenant and checks that it is bound to orgID, so that
 // an activity never acts on another organisation's tenant.
-func (a *Activities) tenantOfOrg(ctx context.Context, tenantID, orgID string) (store.Tenant, error) {
+func (a *Activities) tenantOfOrg(ctx context.Context,
+	tenantID, orgID string) (store.Tenant, error) {
 	t, err := a.Store.Tenant(ctx, tenantID)
 	if err != nil {
 		return store.Tenant{}, storeErr("load tenant "+tenantID, err)

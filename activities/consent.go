@@ -26,7 +26,8 @@ import (
 func (a *Activities) VerifyConsent(ctx context.Context,
 	in workflows.VerifyConsentInput) (workflows.VerifyConsentResult, error) {
 	if in.OrgID == "" || in.TenantID == "" {
-		return workflows.VerifyConsentResult{}, invalid("verify consent: org id and tenant id are required")
+		return workflows.VerifyConsentResult{},
+			invalid("verify consent: org id and tenant id are required")
 	}
 
 	c, err := a.Graph.VerifyConsent(ctx, in.TenantID)

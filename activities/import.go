@@ -26,7 +26,8 @@ const maxListed = 100
 // Match) and replaces the tenant's links with the outcome. Line states
 // already pushed for an extension are carried into the new links, so that
 // the next push continues the extension's sequence.
-func (a *Activities) ImportUsers(ctx context.Context, in workflows.ImportUsersInput) (workflows.ImportResult, error) {
+func (a *Activities) ImportUsers(ctx context.Context,
+	in workflows.ImportUsersInput) (workflows.ImportResult, error) {
 	if in.OrgID == "" || in.TenantID == "" {
 		return workflows.ImportResult{}, invalid("import users: org id and tenant id are required")
 	}
@@ -168,7 +169,8 @@ func (a *Activities) RefreshUsers(ctx context.Context,
 // userChanges reads the users delta from the tenant's delta link, or a
 // fresh delta when there is none or Graph no longer knows it. full reports
 // a fresh delta, which lists every user of the tenant.
-func (a *Activities) userChanges(ctx context.Context, t store.Tenant) (graph.UserDelta, bool, error) {
+func (a *Activities) userChanges(ctx context.Context,
+	t store.Tenant) (graph.UserDelta, bool, error) {
 	if t.DeltaLink != "" {
 		d, err := a.Graph.UserChanges(ctx, t.ID, t.DeltaLink)
 		if err == nil {

@@ -61,7 +61,8 @@ func (a *Activities) SyncPresence(ctx context.Context,
 		return workflows.SyncPresenceResult{}, invalid("sync presence: org id and tenant id are required")
 	}
 	if in.Interval < 0 || in.Window < 0 {
-		return workflows.SyncPresenceResult{}, invalid("sync presence: interval and window must not be negative")
+		return workflows.SyncPresenceResult{},
+			invalid("sync presence: interval and window must not be negative")
 	}
 	if in.Interval == 0 {
 		in.Interval = DefaultSyncInterval
@@ -86,7 +87,8 @@ func (a *Activities) SyncPresence(ctx context.Context,
 		return res, err
 	}
 	s.log.Info("presence sync window ended", zap.Int("polls", res.Polls),
-		zap.Int("pushes", res.Pushes), zap.Int("broken", res.Broken), zap.Bool("throttled", res.Throttled))
+		zap.Int("pushes", res.Pushes), zap.Int("broken", res.Broken),
+		zap.Bool("throttled", res.Throttled))
 	return res, nil
 }
 
@@ -118,7 +120,8 @@ type syncer struct {
 	lastError      string
 }
 
-func (a *Activities) newSyncer(ctx context.Context, in workflows.SyncPresenceInput) (*syncer, error) {
+func (a *Activities) newSyncer(ctx context.Context,
+	in workflows.SyncPresenceInput) (*syncer, error) {
 	log := a.log().With(zap.String("tenant", in.TenantID), zap.String("org", in.OrgID))
 	if _, err := a.tenantOfOrg(ctx, in.TenantID, in.OrgID); err != nil {
 		return nil, err
@@ -153,7 +156,10 @@ func (a *Activities) newSyncer(ctx context.Context, in workflows.SyncPresenceInp
 		s.ids = append(s.ids, l.UserID)
 	}
 
-	s.progress = SyncProgress{WindowEnd: a.now().Add(in.Window), Lines: map[string]workflows.LineRecord{}}
+	s.progress = SyncProgress{
+		WindowEnd: a.now().Add(in.Window),
+		Lines:     map[string]workflows.LineRecord{},
+	}
 	if activity.HasHeartbeatDetails(ctx) {
 		s.resume(ctx)
 	}
@@ -299,7 +305,8 @@ func (s *syncer) diff(ps map[string]presence.Presence) ([]change, []store.StateU
 
 // push publishes the changes, a bounded number at a time, and returns the
 // store updates of those that reached the PBX.
-func (s *syncer) push(ctx context.Context, observed time.Time, changes []change) []store.StateUpdate {
+func (s *syncer) push(ctx context.Context, observed time.Time,
+	changes []change) []store.StateUpdate {
 	if len(changes) == 0 {
 		return nil
 	}
