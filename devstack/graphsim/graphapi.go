@@ -30,6 +30,7 @@ func (s *Sim) routes() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /v1.0/users", s.listUsers)
 	api.HandleFunc("GET /v1.0/users/delta", s.usersDelta)
+	api.HandleFunc("GET /v1.0/users/delta()", s.usersDelta) // the SDK's spelling
 	api.HandleFunc("GET /v1.0/users/{id}/presence", s.getPresence)
 	api.HandleFunc("POST /v1.0/users/{id}/presence/setPresence", s.setPresence)
 	api.HandleFunc("POST /v1.0/users/{id}/presence/clearPresence", s.clearPresence)
