@@ -47,6 +47,9 @@ const (
 	AppDisabled AppState = "disabled"
 )
 
+// DefaultAddr is where `onesync dev` serves the simulator.
+const DefaultAddr = "127.0.0.1:8081"
+
 // Options configures a simulator.
 type Options struct {
 	// Seed makes generated directories and ids repeatable.
@@ -485,7 +488,8 @@ func (t *tenant) info() TenantInfo {
 		Users: n, Consented: t.consented, App: t.app, Roles: slices.Clone(t.roles)}
 }
 
-// sortedUsers is a helper for the control page.
+// liveUsers are the tenant's users that were not removed, by name, for the
+// control page. The caller holds t.mu.
 func (t *tenant) liveUsers() []*user {
 	out := make([]*user, 0, len(t.users))
 	for _, u := range t.users {
