@@ -337,10 +337,13 @@ func (s *presenceSync) interruptible(
 	defer cancel()
 	fut := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), activity, in)
 
+	finished := false
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(fut, func(workflow.Future) {})
+	sel.AddFuture(fut, func(workflow.Future) { finished = true })
 	s.addSignals(sel, func() { interrupted = true })
-	sel.Select(ctx)
+	for !finished && !interrupted {
+		sel.Select(ctx)
+	}
 	if interrupted {
 		cancel()
 	}
@@ -356,22 +359,28 @@ func (s *presenceSync) wait(ctx workflow.Context, d time.Duration) {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 
+	woken := false
 	sel := workflow.NewSelector(ctx)
 	if d > 0 {
-		sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+		sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) { woken = true })
 	}
-	s.addSignals(sel, func() {})
-	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-	sel.Select(ctx)
+	s.addSignals(sel, func() { woken = true })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { woken = true })
+	for !woken {
+		sel.Select(ctx)
+	}
 	s.drain()
 }
 
-// addSignals adds a case per signal channel that queues what arrives.
+// addSignals adds a case per signal channel that queues what arrives and
+// calls onSignal unless the signal cannot change anything (resume while
+// not paused), so that a stray signal does not restart a window.
 func (s *presenceSync) addSignals(sel workflow.Selector, onSignal func()) {
 	for _, name := range presenceSignals {
 		sel.AddReceive(s.channels[name], func(c workflow.ReceiveChannel, _ bool) {
-			s.receive(name, c)
-			onSignal()
+			if s.receive(name, c) && (name != SignalResume || s.in.Paused) {
+				onSignal()
+			}
 		})
 	}
 }
