@@ -29,9 +29,12 @@ type demoEntry struct {
 	base     presence.Presence
 }
 
-// demoEntries are the demo tenant's users. The ten enabled, licensed
-// members are the ones the OneCloud demo organisation gives extensions;
-// the guest, the disabled account and the admin have none.
+// demoEntries are the demo tenant's users: twelve enabled, licensed
+// members, a guest, a disabled account and the admin. The OneCloud demo
+// organisation (devstack/onecloudsim) gives ten of the members an
+// extension: nine by mail, Aada Koskinen by her mobile number alone.
+// Lilja Lehtonen, Eino Lehtinen and the admin have none, and neither have
+// the guest and the disabled account, who are never imported.
 func demoEntries() []demoEntry {
 	member := func(id, name, mail, upn, business, mobile, job string) demoEntry {
 		var phones []string
@@ -50,24 +53,28 @@ func demoEntries() []demoEntry {
 	entries := []demoEntry{
 		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a01", "Aino Virtanen", "aino.virtanen"+d,
 			"aino.virtanen"+d, "+358 9 4251 1001", "+358 40 123 4501", "Toimitusjohtaja"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a02", "Mikko Korhonen", "mikko.korhonen"+d,
-			"mikko.korhonen"+d, "+358 9 4251 1002", "+358 40 123 4502", "Myyntipäällikkö"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a03", "Laura Mäkinen", "laura.makinen"+d,
-			"laura.makinen"+d, "09 4251 1003", "040 123 4503", "Asiakaspalvelu"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a04", "Juha Nieminen", "juha.nieminen"+d,
-			"juha.nieminen"+d, "+358 9 4251 1004", "", "Asiakaspalvelu"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a05", "Emilia Hämäläinen",
-			"emilia.hamalainen"+d, "emilia.hamalainen"+d, "", "+358 50 765 4305", "Kirjanpitäjä"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a06", "Timo Laine", "timo.laine"+d,
-			"tlaine"+d, "+358 9 4251 1006", "+358 44 555 0106", "Varastopäällikkö"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a07", "Sanna Heikkinen", "",
-			"sanna.heikkinen"+d, "", "045 678 9107", "Myyjä"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a08", "Pekka Koskinen", "pekka.koskinen"+d,
-			"pekka.koskinen"+d, "+358 9 4251 1008", "+358 40 987 6108", "IT-tuki"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a09", "Johanna Järvinen",
-			"johanna.jarvinen"+d, "johanna.jarvinen"+d, "+358 9 4251 1009", "", "Markkinointi"),
-		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a10", "Antti Lehtonen", "antti.lehtonen"+d,
-			"antti.lehtonen"+d, "+358 9 4251 1010", "+358 50 321 7710", "Huolto"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a02", "Eero Korhonen", "eero.korhonen"+d,
+			"eero.korhonen"+d, "+358 9 4251 1002", "+358 40 123 4502", "Myyntipäällikkö"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a03", "Helmi Mäkinen", "helmi.makinen"+d,
+			"helmi.makinen"+d, "09 4251 1003", "040 123 4503", "Asiakaspalvelu"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a04", "Onni Nieminen", "onni.nieminen"+d,
+			"onni.nieminen"+d, "+358 9 4251 1004", "", "Asiakaspalvelu"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a05", "Venla Mäkelä", "venla.makela"+d,
+			"venla.makela"+d, "", "+358 50 765 4305", "Kirjanpitäjä"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a06", "Leo Hämäläinen", "leo.hamalainen"+d,
+			"leo.hamalainen"+d, "+358 9 4251 1006", "+358 44 555 0106", "Varastopäällikkö"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a07", "Sofia Laine", "sofia.laine"+d,
+			"sofia.laine"+d, "", "045 678 9107", "Myyjä"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a08", "Elias Heikkinen", "elias.heikkinen"+d,
+			"elias.heikkinen"+d, "+358 9 4251 1008", "+358 40 987 6108", "IT-tuki"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a09", "Väinö Järvinen", "vaino.jarvinen"+d,
+			"vaino.jarvinen"+d, "+358 9 4251 1009", "", "Markkinointi"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a10", "Aada Koskinen", "aada.koskinen"+d,
+			"aada.koskinen"+d, "", "040 123 4510", "Huolto"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a14", "Lilja Lehtonen", "lilja.lehtonen"+d,
+			"lilja.lehtonen"+d, "+358 9 4251 1014", "", "Talous"),
+		member("0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a15", "Eino Lehtinen", "eino.lehtinen"+d,
+			"eino.lehtinen"+d, "", "+358 50 321 7715", "Kuljetus"),
 		{
 			user: graph.User{ID: "0a6f1c2e-3b4d-4e5f-8a9b-1c2d3e4f5a11",
 				DisplayName: "Olli Partner (Kumppani Oy)", Mail: "olli.partner@kumppani.example",
@@ -95,9 +102,7 @@ func demoEntries() []demoEntry {
 }
 
 // DemoUsers returns the demo tenant's directory, the same on every call, so
-// that the OneCloud simulator can give the ten enabled members (all but the
-// guest, the disabled account and the admin) matching extensions: by mail
-// or UPN, or by phone for the one member without a mail.
+// that the OneCloud simulator's demo extensions can be checked against it.
 func DemoUsers() []graph.User {
 	entries := demoEntries()
 	out := make([]graph.User, len(entries))
