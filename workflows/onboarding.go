@@ -262,7 +262,9 @@ func (o *onboarding) awaitDecision(ctx workflow.Context) (bool, error) {
 			return false, nil
 
 		case remindDue:
-			o.remindStaff(ctx, workflow.Now(ctx).Sub(base))
+			if waited := workflow.Now(ctx).Sub(base); waited < ExpireAfter {
+				o.remindStaff(ctx, waited)
+			}
 
 		case expired:
 			o.log.Info("Registration expired without a decision")
@@ -329,8 +331,11 @@ func (o *onboarding) awaitConsent(ctx workflow.Context) (ConsentGrantedSignal, e
 
 		case granted != nil:
 			if granted.TenantID == "" || len(granted.TenantID) > 64 {
-				o.log.Warn("Consent granted without a usable tenant id ignored",
+				o.log.Warn("Consent granted without a usable tenant id",
 					"length", len(granted.TenantID))
+				o.status.LastError = "Microsoft's answer named no usable tenant. Try again."
+				o.status.LastErrorCode = LastErrorConsentOther
+				o.record(ctx, "", "")
 				continue
 			}
 			return *granted, nil

@@ -272,6 +272,39 @@ func TestOnboardingDeadlinesCountFromRegistration(t *testing.T) {
 	sameTime(t, registered.Add(ExpireAfter), f.query().StageSince)
 }
 
+func TestOnboardingOverdueRegistrationExpiresWithoutReminder(t *testing.T) {
+	f := newOnboardingFixture(t)
+	env := f.env
+	env.ExecuteWorkflow(OnboardingWorkflow, OnboardingInput{
+		OrgID: testOrg, OrgName: "Acme Oy", RegisteredAt: f.start.Add(-ExpireAfter - time.Hour),
+	})
+
+	require.NoError(t, env.GetWorkflowError())
+	assert.Zero(t, f.reminders.count(), "no reminder for a registration already expired")
+	assert.Equal(t, StageExpired, f.query().Stage)
+	sameTime(t, f.start, f.query().StageSince)
+}
+
+func TestOnboardingConsentWithoutTenantIsReported(t *testing.T) {
+	f := newOnboardingFixture(t)
+	env := f.env
+	var st OnboardingStatus
+	f.at(time.Hour, func() { env.SignalWorkflow(SignalApprove, ApproveSignal{Staff: "staff:anna"}) })
+	f.at(2*time.Hour, func() {
+		env.SignalWorkflow(SignalConsentGranted, ConsentGrantedSignal{By: "admin:1"})
+	})
+	f.at(3*time.Hour, func() {
+		st = f.query()
+		env.CancelWorkflow()
+	})
+	f.run()
+
+	assert.Equal(t, StageAwaitingConsent, st.Stage)
+	assert.Equal(t, LastErrorConsentOther, st.LastErrorCode)
+	assert.NotEmpty(t, st.LastError)
+	env.AssertActivityNotCalled(t, ActivityVerifyConsent, mock.Anything, mock.Anything)
+}
+
 func TestOnboardingConsentFailedThenGranted(t *testing.T) {
 	f := newOnboardingFixture(t)
 	env := f.env

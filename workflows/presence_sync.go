@@ -485,7 +485,8 @@ func (s *presenceSync) onError(
 
 // cancelled ends a cancelled sync: lines released, tenant disconnected.
 func (s *presenceSync) cancelled(ctx workflow.Context) error {
-	if err := s.finish(ctx, TenantDisconnected, SyncDisconnected, "presence sync cancelled"); err != nil {
+	err := s.finish(ctx, TenantDisconnected, SyncDisconnected, "presence sync cancelled")
+	if err != nil {
 		s.log.Error("Cleanup of a cancelled sync failed", "error", err)
 	}
 	return ctx.Err()
