@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -42,6 +43,7 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/setera/onesync/logging"
 	"github.com/setera/onesync/logging/serverlog"
@@ -101,6 +103,10 @@ type Server struct {
 	temporal temporal.Server
 	ui       *uiserver.Server
 	uiDone   chan struct{}
+
+	// quiet silences the server's lines below DPanic while it stops: its
+	// services complain about each other going away, which tells nothing.
+	quiet atomic.Bool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -225,6 +231,7 @@ func (s *Server) NewClient(ctx context.Context, opts client.Options) (client.Cli
 // Stop shuts the UI and the server down. It is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		s.quiet.Store(true)
 		if s.ui != nil {
 			s.ui.Stop()
 			select {
@@ -240,6 +247,22 @@ func (s *Server) Stop() error {
 		}
 	})
 	return s.stopErr
+}
+
+// serverLevel is the level filter of the server's lines: warnings and
+// errors, everything with Debug, almost nothing while stopping.
+func (s *Server) serverLevel() zapcore.LevelEnabler {
+	base := zapcore.WarnLevel
+	if s.opts.Debug {
+		base = zapcore.DebugLevel
+	}
+	core := s.opts.Logger.Core()
+	return zap.LevelEnablerFunc(func(l zapcore.Level) bool {
+		if s.quiet.Load() && !s.opts.Debug {
+			return l >= zapcore.DPanicLevel
+		}
+		return l >= base && core.Enabled(l)
+	})
 }
 
 func (o *Options) normalise() error {
@@ -426,11 +449,7 @@ func (s *Server) newTemporal(sqlCfg *config.SQL, frontendPort int, internal []in
 		PublicClient: config.PublicClient{HostPort: s.frontend},
 	}
 
-	zl := s.opts.Logger
-	if !s.opts.Debug {
-		zl = zl.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
-	}
-	logger := serverlog.New(zl)
+	logger := serverlog.New(s.opts.Logger.WithOptions(zap.IncreaseLevel(s.serverLevel())))
 
 	authorizer, err := authorization.GetAuthorizerFromConfig(&cfg.Global.Authorization)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Logger writes the Temporal server's tagged lines through a zap logger.
@@ -23,9 +24,12 @@ var (
 )
 
 // New returns the server adapter over z, named "temporal" so that server
-// lines can be told from OneSync's.
+// lines can be told from OneSync's. Stack traces are kept for panics only:
+// the server logs many errors it recovers from, and a trace under each
+// would bury the lines that matter.
 func New(z *zap.Logger) *Logger {
-	return &Logger{z: z.Named("temporal").WithOptions(zap.AddCallerSkip(1))}
+	return &Logger{z: z.Named("temporal").WithOptions(
+		zap.AddCallerSkip(1), zap.AddStacktrace(zapcore.DPanicLevel))}
 }
 
 // Debug logs at debug level.
