@@ -248,6 +248,7 @@ func freePort(t *testing.T) int {
 
 // notify is one NOTIFY a watcher received.
 type notify struct {
+	cseq  uint32
 	state string // Subscription-State
 	body  string
 }
@@ -288,6 +289,9 @@ func newWatcher(t *testing.T, server, ext, event string) *watcher {
 		changed: make(chan struct{}, 1)}
 	srv.OnNotify(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		n := notify{body: string(req.Body())}
+		if h := req.CSeq(); h != nil {
+			n.cseq = h.SeqNo
+		}
 		if h := req.GetHeader("Subscription-State"); h != nil {
 			n.state = h.Value()
 		}
@@ -350,14 +354,23 @@ func (w *watcher) subscribe() {
 	}
 }
 
-// last returns the newest NOTIFY, if any.
+// last returns the newest NOTIFY, if any: the one with the highest CSeq,
+// as a phone orders them. Kamailio sends NOTIFYs from several processes,
+// so the initial NOTIFY of a subscription sometimes arrives after the one
+// a PUBLISH right after the SUBSCRIBE caused (seen in these tests).
 func (w *watcher) last() (notify, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.notes) == 0 {
 		return notify{}, false
 	}
-	return w.notes[len(w.notes)-1], true
+	newest := w.notes[0]
+	for _, n := range w.notes[1:] {
+		if n.cseq >= newest.cseq {
+			newest = n
+		}
+	}
+	return newest, true
 }
 
 // count returns how many NOTIFYs arrived.
@@ -388,9 +401,15 @@ func (w *watcher) waitBody(d time.Duration, what string, ok func(string) bool) s
 		select {
 		case <-w.changed:
 		case <-deadline.C:
-			n, _ := w.last()
-			w.t.Fatalf("extension %s: no NOTIFY with %s within %s; newest (of %d) body:\n%s",
-				w.ext, what, d, w.count(), n.body)
+			w.mu.Lock()
+			var all strings.Builder
+			for i, n := range w.notes {
+				fmt.Fprintf(&all, "NOTIFY %d (CSeq %d, Subscription-State: %s):\n%s\n",
+					i+1, n.cseq, n.state, n.body)
+			}
+			w.mu.Unlock()
+			w.t.Fatalf("extension %s: no NOTIFY with %s within %s; received:\n%s",
+				w.ext, what, d, all.String())
 			return ""
 		}
 	}
