@@ -17,10 +17,11 @@ func TestParseGoodFiles(t *testing.T) {
 		{Number: "202", Email: "bob.smith@contoso.example"},
 	}
 	for name, file := range map[string]string{
-		"no header":   "anna@contoso.example,201\nbob.smith@contoso.example,202\n",
-		"header":      "email,extension\nAnna@Contoso.example,201\r\nbob.smith@contoso.example,202\r\n",
-		"bom header":  "\uFEFFUPN;Extension\nanna@contoso.example;201\nbob.smith@contoso.example;202",
-		"swapped":     "Extension,User Principal Name\n201,anna@contoso.example\n202,bob.smith@contoso.example\n",
+		"no header":  "anna@contoso.example,201\nbob.smith@contoso.example,202\n",
+		"header":     "email,extension\nAnna@Contoso.example,201\r\nbob.smith@contoso.example,202\r\n",
+		"bom header": "\uFEFFUPN;Extension\nanna@contoso.example;201\nbob.smith@contoso.example;202",
+		"swapped": "Extension,User Principal Name\n" +
+			"201,anna@contoso.example\n202,bob.smith@contoso.example\n",
 		"blank lines": "\nanna@contoso.example , 201\n\n bob.smith@contoso.example,202\n\n",
 		"quoted":      "\"anna@contoso.example\",\"201\"\n\"bob.smith@contoso.example\",202\n",
 	} {
