@@ -103,7 +103,7 @@ func (d *devRun) start(ctx context.Context, httpL net.Listener) error {
 		Debug:        strings.EqualFold(d.cfg.Log.Level, "debug"),
 	})
 	if err != nil {
-		if strings.Contains(err.Error(), "is not available") {
+		if errors.Is(err, temporaldev.ErrPortTaken) {
 			return &configError{err}
 		}
 		return fmt.Errorf("start embedded temporal: %w", err)

@@ -1,6 +1,7 @@
 package temporaldev
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -8,6 +9,10 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 )
+
+// ErrPortTaken is wrapped by Start's error when a port given in Options
+// cannot be bound, so that callers can report it as a configuration error.
+var ErrPortTaken = errors.New("port taken")
 
 // claim holds port when it is free, or picks a free port when port is 0.
 // A taken port is an error that names the address and the part that wanted
@@ -19,8 +24,8 @@ func (p *portPicker) claim(port int, what string) (int, error) {
 	addr := net.JoinHostPort(p.host, strconv.Itoa(port))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return 0, fmt.Errorf("%s: address %s is not available (is another onesync or "+
-			"temporal running?): %w", what, addr, err)
+		return 0, fmt.Errorf("%w: %s: address %s is not available (is another onesync or "+
+			"temporal running?): %w", ErrPortTaken, what, addr, err)
 	}
 	p.hold(port, l)
 	return port, nil
