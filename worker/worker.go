@@ -38,6 +38,11 @@ type Options struct {
 	// before it cancels them; 0 keeps the SDK's default.
 	StopTimeout time.Duration
 
+	// OnFatalError is called once if the worker stops by itself on an
+	// error it cannot recover from (for example a namespace that is gone),
+	// so that the process can end instead of idling.
+	OnFatalError func(error)
+
 	// Activities is the value whose exported methods are OneSync's
 	// activities. nil registers none: the workflows then wait at their
 	// first activity until a worker that has them picks it up. The
@@ -60,6 +65,7 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 		// A panic in workflow code is a bug: fail the task and keep
 		// retrying it, so that a fixed deploy resumes the workflow.
 		WorkflowPanicPolicy: sdkworker.BlockWorkflow,
+		OnFatalError:        opts.OnFatalError,
 	})
 
 	register(w, opts)
