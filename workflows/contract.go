@@ -110,7 +110,16 @@ type OnboardingInput struct {
 	OrgID        string    `json:"orgId"`
 	OrgName      string    `json:"orgName"`
 	RegisteredAt time.Time `json:"registeredAt"`
+
+	// Reconnect starts the onboarding again after the tenant was revoked or
+	// disconnected: Setera approved the organisation the first time, so the
+	// workflow starts in awaiting-consent with ApprovedBy ApprovedEarlier.
+	Reconnect bool `json:"reconnect,omitempty"`
 }
+
+// ApprovedEarlier is OnboardingStatus.ApprovedBy of a reconnect: the
+// approval that counts was given in the organisation's first onboarding.
+const ApprovedEarlier = "earlier approval"
 
 // ApproveSignal and RejectSignal carry the staff member and a note.
 type ApproveSignal struct {

@@ -95,7 +95,8 @@ var (
 // sync: it waits for a staff decision (reminding staff after ReminderAfter,
 // expiring after ExpireAfter), then for the admin's Microsoft consent,
 // verifies the consent, imports the users, starts the tenant's
-// PresenceSync workflow and returns the import counts. A rejected or
+// PresenceSync workflow and returns the import counts. A Reconnect input
+// skips the staff decision and starts at the consent. A rejected or
 // expired registration ends with an empty result and no error: the stage
 // in the status query and the store says which. Its ID is OnboardingID.
 func Onboarding(ctx workflow.Context, in OnboardingInput) (ImportResult, error) {
@@ -115,12 +116,20 @@ func Onboarding(ctx workflow.Context, in OnboardingInput) (ImportResult, error) 
 	if err := workflow.UpsertTypedSearchAttributes(ctx, orgKey.ValueSet(in.OrgID)); err != nil {
 		o.log.Error("Upsert organisation search attribute failed", "error", err)
 	}
-	o.enter(ctx, StageAwaitingApproval, "", "")
-
-	approved, err := o.awaitDecision(ctx)
-	if err != nil || !approved {
-		o.drainIgnored()
-		return ImportResult{}, err
+	if in.Reconnect {
+		// Staff approved this organisation in its first onboarding; a
+		// reconnect after a revocation or a disconnect needs only consent.
+		o.status.ApprovedBy = ApprovedEarlier
+		o.log.Info("Reconnecting Teams: approval was given earlier")
+		o.enter(ctx, StageAwaitingConsent, "", "reconnect after the tenant was "+
+			"revoked or disconnected")
+	} else {
+		o.enter(ctx, StageAwaitingApproval, "", "")
+		approved, err := o.awaitDecision(ctx)
+		if err != nil || !approved {
+			o.drainIgnored()
+			return ImportResult{}, err
+		}
 	}
 
 	for {

@@ -482,3 +482,52 @@ func TestOnboardingSyncStartFailure(t *testing.T) {
 	assert.Equal(t, StageSyncing, f.query().Stage)
 	env.AssertActivityNumberOfCalls(t, ActivityImportUsers, 2)
 }
+
+// TestOnboardingReconnect starts the onboarding again after a revocation:
+// no staff decision is awaited, and consent leads to import and syncing.
+func TestOnboardingReconnect(t *testing.T) {
+	f := newOnboardingFixture(t)
+	env := f.env
+	f.mockVerifyOK()
+	env.OnActivity(ActivityImportUsers, mock.Anything,
+		ImportUsersInput{OrgID: testOrg, TenantID: testTenant}).Return(testImport, nil).Once()
+
+	registered := f.start.Add(-90 * 24 * time.Hour)
+	var waiting OnboardingStatus
+	// Later than ReminderAfter and ExpireAfter both: neither timer exists.
+	consentAt := ExpireAfter + time.Hour
+	f.at(consentAt-time.Minute, func() { waiting = f.query() })
+	f.at(consentAt, func() {
+		env.SignalWorkflow(SignalApprove, ApproveSignal{Staff: "staff:carl"})
+		env.SignalWorkflow(SignalConsentGranted, ConsentGrantedSignal{TenantID: testTenant, By: "admin:1"})
+	})
+	env.ExecuteWorkflow(OnboardingWorkflow, OnboardingInput{
+		OrgID: testOrg, OrgName: "Acme Oy", RegisteredAt: registered, Reconnect: true,
+	})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res ImportResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, testImport, res)
+
+	assert.Equal(t, StageAwaitingConsent, waiting.Stage, "a reconnect waits for consent only")
+	assert.Equal(t, ApprovedEarlier, waiting.ApprovedBy)
+	sameTime(t, f.start, waiting.StageSince, "it waits for consent from its start")
+	sameTime(t, registered, waiting.RegisteredAt)
+
+	final := f.query()
+	assert.Equal(t, StageSyncing, final.Stage)
+	assert.Equal(t, ApprovedEarlier, final.ApprovedBy, "a late approve signal changes nothing")
+	assert.Equal(t, testTenant, final.TenantID)
+	require.NotNil(t, final.Import)
+	assert.Equal(t, 42, final.Import.Activated)
+
+	assert.Equal(t, []Stage{StageAwaitingConsent, StageImporting, StageSyncing},
+		f.recordedStages(), "awaiting-approval is never entered")
+	stages, _ := f.saStage.all()
+	assert.Equal(t, []string{"awaiting-consent", "importing", "syncing"}, stages)
+	assert.Zero(t, f.reminders.count(), "staff are not reminded of a reconnect")
+	ids, _ := f.childIDs.all()
+	assert.Equal(t, []string{PresenceSyncID(testTenant)}, ids)
+}
