@@ -74,7 +74,7 @@ func newFlags(cmd, synopsis string, stderr io.Writer) *flags {
 			cmd, synopsis)
 		f.fs.VisitAll(func(fl *flag.Flag) {
 			def := ""
-			if fl.DefValue != "" && f.display[fl.Name] != secret {
+			if fl.DefValue != "" && fl.DefValue != "false" && f.display[fl.Name] != secret {
 				def = fmt.Sprintf(" (default %s)", fl.DefValue)
 			}
 			fmt.Fprintf(out, "  --%s [%s]\n      %s%s\n", fl.Name, envName(fl.Name), fl.Usage, def)
