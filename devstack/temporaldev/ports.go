@@ -49,6 +49,25 @@ const (
 	pickHigh = 32767
 )
 
+// FreePorts returns n distinct ports that are free on host right now,
+// picked the way Start picks its internal ports: below the ephemeral range,
+// where a port is much less likely to be taken before it is bound. Tests
+// use it to hand free ports to a subprocess.
+func FreePorts(host string, n int) ([]int, error) {
+	p := newPortPicker(host)
+	defer p.release()
+
+	out := make([]int, n)
+	for i := range out {
+		port, err := p.pick()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = port
+	}
+	return out, nil
+}
+
 // portPicker hands out distinct free ports on one host. It keeps each
 // picked port bound until release, so that it never hands out one port
 // twice; the server binds them right after release.
