@@ -54,9 +54,22 @@ type Deps struct {
 	// when finding a client's address for login throttling. Empty: none.
 	TrustedProxies []string
 
+	// DirectorySource says where the import finds the organisation's
+	// extensions: DirectoryOneCloud (the PBX's directory API, the default
+	// when empty) or DirectoryCSV (a SIP deployment: the list the admin
+	// uploads under Settings > Extensions, kept in the store). It must
+	// agree with the directory the worker's activities use.
+	DirectorySource string
+
 	// Now is the clock, time.Now when nil; tests move it.
 	Now func() time.Time
 }
+
+// The values of Deps.DirectorySource.
+const (
+	DirectoryOneCloud = "onecloud"
+	DirectoryCSV      = "csv"
+)
 
 // server holds what every handler shares.
 type server struct {
@@ -91,6 +104,14 @@ func NewServer(d Deps) (http.Handler, error) {
 	}
 	s.d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	s.d.TemporalUIURL = strings.TrimRight(d.TemporalUIURL, "/")
+	switch d.DirectorySource {
+	case "":
+		s.d.DirectorySource = DirectoryOneCloud
+	case DirectoryOneCloud, DirectoryCSV:
+	default:
+		return nil, fmt.Errorf("directory source %q: want %q or %q", d.DirectorySource,
+			DirectoryOneCloud, DirectoryCSV)
+	}
 	s.throttle = newThrottle(maxFailures, failureWindow)
 
 	pages, err := web.Pages(s.templateFuncs())

@@ -31,20 +31,39 @@ var errAlreadyStarted = errors.New("onboarding already started")
 // startOnboarding starts the organisation's Onboarding workflow. The ID
 // and the reject-duplicate policy make sure one organisation never has two.
 func (s *server) startOnboarding(ctx context.Context, o store.Org) error {
+	return s.startOnboardingRun(ctx, o, false)
+}
+
+// startReconnect starts the organisation's Onboarding again after its
+// tenant was revoked or disconnected. The ID is the same; allow-duplicate
+// lets it follow the closed first run, and a run still open is refused by
+// Temporal all the same (errAlreadyStarted), so two never run at once.
+func (s *server) startReconnect(ctx context.Context, o store.Org) error {
+	return s.startOnboardingRun(ctx, o, true)
+}
+
+func (s *server) startOnboardingRun(ctx context.Context, o store.Org, reconnect bool) error {
 	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
 	defer cancel()
 
+	policy := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	stage := workflows.StageAwaitingApproval
+	if reconnect {
+		policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+		stage = workflows.StageAwaitingConsent
+	}
 	opts := client.StartWorkflowOptions{
 		ID:                                       workflows.OnboardingID(o.ID),
 		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:                    policy,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			orgKey.ValueSet(o.ID),
-			stageKey.ValueSet(string(workflows.StageAwaitingApproval)),
+			stageKey.ValueSet(string(stage)),
 		),
 	}
-	in := workflows.OnboardingInput{OrgID: o.ID, OrgName: o.Name, RegisteredAt: o.CreatedAt}
+	in := workflows.OnboardingInput{OrgID: o.ID, OrgName: o.Name, RegisteredAt: o.CreatedAt,
+		Reconnect: reconnect}
 
 	_, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, workflows.OnboardingWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -55,6 +74,24 @@ func (s *server) startOnboarding(ctx context.Context, o store.Org) error {
 		return fmt.Errorf("start onboarding of %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// onboardingRunning reports whether the organisation's newest Onboarding
+// run is still open. A workflow Temporal no longer knows has ended.
+func (s *server) onboardingRunning(ctx context.Context, orgID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, temporalTimeout)
+	defer cancel()
+
+	resp, err := s.d.Temporal.DescribeWorkflowExecution(ctx, workflows.OnboardingID(orgID), "")
+	var missing *serviceerror.NotFound
+	if errors.As(err, &missing) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe onboarding of %s: %w", orgID, err)
+	}
+	status := resp.GetWorkflowExecutionInfo().GetStatus()
+	return status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // onboardingStatus asks the organisation's workflow where it stands. When

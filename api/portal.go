@@ -43,6 +43,10 @@ func (s *server) portalRoutes(r *gin.Engine) {
 	org.GET("", s.dashboard)
 	org.GET("/settings/teams", s.teams)
 	org.POST("/settings/teams/consent", s.startConsent)
+	org.POST("/settings/teams/reconnect", s.reconnect)
+	org.GET("/settings/extensions", s.extensions)
+	org.POST("/settings/extensions", s.uploadExtensions)
+	org.POST("/sync/:action", s.adminSyncAction)
 	org.GET("/result", s.result)
 	org.GET("/users", s.users)
 }
@@ -337,30 +341,54 @@ func (s *server) logout(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/login?out=1")
 }
 
-// dashboardView is the dashboard: the stepper and the organisation.
+// dashboardView is the dashboard: the stepper, the organisation and, once
+// Teams is connected, the presence sync's state with its controls.
 type dashboardView struct {
 	Org     store.Org
 	Status  workflows.OnboardingStatus
 	Journey journey
 	Live    bool
+	Sync    *syncView
 }
 
 func (s *server) dashboard(c *gin.Context) {
+	s.showDashboard(c, http.StatusOK, "")
+}
+
+// showDashboard renders the dashboard; confirmErr is the message beside
+// the disconnect box when a disconnect was not confirmed.
+func (s *server) showDashboard(c *gin.Context, status int, confirmErr string) {
+	ctx := c.Request.Context()
 	o := c.MustGet(ctxOrg).(store.Org)
-	st, live := s.onboardingStatus(c.Request.Context(), o)
+	st, live := s.onboardingStatus(ctx, o)
 
 	activated := 0
 	if st.Stage == workflows.StageSyncing {
 		activated = s.resultFor(c, o, st).Result.Activated
 	}
-
 	j := journeyFor(st, o.ID, activated)
-	p := adminPage(c, "Dashboard", "dashboard",
-		dashboardView{Org: o, Status: st, Journey: j, Live: live})
-	if j.Waiting {
+
+	v := dashboardView{Org: o, Status: st, Journey: j, Live: live}
+	if st.Stage == workflows.StageSyncing {
+		cn, err := s.connectionOf(ctx, o.ID)
+		if err != nil {
+			s.internal(c, "portal", "read your Teams connection", err)
+			return
+		}
+		switch {
+		case cn != nil && cn.Ended:
+			v.Journey = endedJourney(j, cn, o.ID)
+		case cn != nil:
+			v.Sync = newSyncView(cn, confirmErr)
+		}
+	}
+
+	p := adminPage(c, "Dashboard", "dashboard", v)
+	p.Notice = portalNotices[c.Query("done")]
+	if v.Journey.Waiting {
 		p.Refresh = 5
 	}
-	s.render(c, http.StatusOK, "dashboard", p)
+	s.render(c, status, "dashboard", p)
 }
 
 // activatedFromStore counts the organisation's working links, for when the
@@ -391,6 +419,19 @@ type teamsView struct {
 	Outcome     string
 	OutcomeKind string // success or problem
 	Result      *resultView
+
+	// Conn is the Teams connection once a tenant was bound; nil before.
+	Conn *connection
+	// CanReconnect shows "Connect Teams again"; ReconnectBlocked says why
+	// it is not offered while the connection has ended.
+	CanReconnect     bool
+	ReconnectBlocked string
+
+	// Directory says where the import finds the extensions
+	// (DirectoryOneCloud or DirectoryCSV) and, for an uploaded list, how
+	// many it holds.
+	Directory  string
+	Extensions int
 }
 
 // consentOutcomes are the messages the consent callback hands to Settings
@@ -412,10 +453,26 @@ var consentOutcomes = map[string]string{
 const receivedWait = 2 * time.Minute
 
 func (s *server) teams(c *gin.Context) {
+	ctx := c.Request.Context()
 	o := c.MustGet(ctxOrg).(store.Org)
-	st, _ := s.onboardingStatus(c.Request.Context(), o)
+	st, _ := s.onboardingStatus(ctx, o)
 
-	v := teamsView{Org: o, Status: st, Journey: journeyFor(st, o.ID, 0)}
+	v := teamsView{Org: o, Status: st, Journey: journeyFor(st, o.ID, 0),
+		Directory: s.d.DirectorySource}
+	cn, err := s.connectionOf(ctx, o.ID)
+	if err != nil {
+		s.internal(c, "portal", "read your Teams connection", err)
+		return
+	}
+	v.Conn = cn
+	if v.Directory == DirectoryCSV {
+		exts, err := s.d.Store.Extensions(ctx, o.ID)
+		if err != nil {
+			s.internal(c, "portal", "read your extension list", err)
+			return
+		}
+		v.Extensions = len(exts)
+	}
 	outcome := c.Query("consent")
 	if msg, ok := consentOutcomes[outcome]; ok {
 		v.Outcome, v.OutcomeKind = msg, "problem"
@@ -450,7 +507,17 @@ func (s *server) teams(c *gin.Context) {
 		refresh = 5
 	case workflows.StageSyncing:
 		v.Outcome = ""
-		v.Result = s.resultFor(c, o, st)
+		if cn != nil && cn.Ended {
+			msg, err := s.reconnectBlocker(ctx, cn, o.ID)
+			if err != nil {
+				s.log.Warn("check reconnect", zap.String("org", o.ID), zap.Error(err))
+				msg = "OneSync could not check just now whether Teams can be connected " +
+					"again. Reload this page in a minute."
+			}
+			v.CanReconnect, v.ReconnectBlocked = msg == "", msg
+		} else {
+			v.Result = s.resultFor(c, o, st)
+		}
 	}
 
 	if refresh > 0 {
@@ -458,6 +525,7 @@ func (s *server) teams(c *gin.Context) {
 		v.CanConnect = false
 	}
 	p := adminPage(c, "Settings > Teams", "teams", v)
+	p.Notice = portalNotices[c.Query("done")]
 	p.Refresh = refresh
 	s.render(c, http.StatusOK, "teams", p)
 }

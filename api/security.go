@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/setera/onesync/pbx/csvdir"
 	"github.com/setera/onesync/store"
 )
 
@@ -56,16 +58,38 @@ func (s *server) securityHeaders(c *gin.Context) {
 }
 
 // limitBody refuses request bodies larger than any form of OneSync needs,
-// with a page that says so rather than a form that looks empty.
+// with a page that says so rather than a form that looks empty. The
+// extension list upload alone may carry a file of up to csvdir.MaxBytes;
+// its multipart body is read here, before the CSRF check reads its token,
+// so that an oversized file is reported as such.
 func (s *server) limitBody(c *gin.Context) {
 	if c.Request.Body == nil || c.Request.Method == http.MethodGet {
 		c.Next()
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
-	err := c.Request.ParseForm()
+	upload := c.FullPath() == extensionsRoute && strings.HasPrefix(
+		strings.ToLower(c.GetHeader("Content-Type")), "multipart/form-data")
+
+	var err error
+	if upload {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, uploadBodyBytes)
+		err = c.Request.ParseMultipartForm(uploadBodyBytes)
+	} else {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+		err = c.Request.ParseForm()
+	}
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	switch {
+	case errors.As(err, &tooLarge) && upload:
+		s.problem(c, http.StatusRequestEntityTooLarge, "portal", problem{
+			Heading: "This file is too large",
+			Message: fmt.Sprintf("OneSync accepts extension lists of up to %d MB. Nothing "+
+				"was changed; split the list or remove columns OneSync does not need, then "+
+				"upload it again.", csvdir.MaxBytes>>20),
+			ActionURL: c.Request.URL.Path, ActionLabel: "Back to Settings > Extensions"})
+		c.Abort()
+		return
+	case errors.As(err, &tooLarge):
 		s.problem(c, http.StatusRequestEntityTooLarge, "portal", problem{
 			Heading: "This form is too large",
 			Message: "OneSync accepts forms of up to 64 KB. Shorten what you typed, " +
@@ -73,8 +97,7 @@ func (s *server) limitBody(c *gin.Context) {
 			ActionURL: "/", ActionLabel: "Go to the start page"})
 		c.Abort()
 		return
-	}
-	if err != nil {
+	case err != nil:
 		s.problem(c, http.StatusBadRequest, "portal", problem{
 			Heading:   "This form could not be read",
 			Message:   "Your browser sent a form OneSync cannot read. Reload the page and try again.",

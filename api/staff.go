@@ -316,20 +316,16 @@ func (s *server) showStaffOrg(c *gin.Context, status int, confirmErr string) {
 	s.render(c, status, "staff_org", p)
 }
 
-// syncActions are the PresenceSync signals staff may send.
-var syncActions = map[string]string{
-	"pause":        workflows.SignalPause,
-	"resume":       workflows.SignalResume,
-	"resync-users": workflows.SignalResyncUsers,
-	"disconnect":   workflows.SignalDisconnect,
+// staffSyncActions are the PresenceSync signals staff may send.
+var staffSyncActions = map[string]bool{
+	"pause": true, "resume": true, "resync-users": true, "disconnect": true,
 }
 
 func (s *server) syncAction(c *gin.Context) {
 	ctx := c.Request.Context()
 	st := c.MustGet(ctxStaff).(store.Staff)
 	action := c.Param("action")
-	name, ok := syncActions[action]
-	if !ok {
+	if !staffSyncActions[action] {
 		s.notFound(c)
 		return
 	}
@@ -342,37 +338,13 @@ func (s *server) syncAction(c *gin.Context) {
 		s.internal(c, "staff", "read the organisation", err)
 		return
 	}
-	if action == "disconnect" && c.PostForm("confirm") != "yes" {
-		s.showStaffOrg(c, http.StatusUnprocessableEntity,
-			"Tick the box to confirm: disconnecting stops the sync and frees every line.")
-		return
-	}
 
-	t, err := s.d.Store.TenantByOrg(ctx, o.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		s.problem(c, http.StatusConflict, "staff", problem{
-			Heading: "No Teams tenant is connected",
-			Message: o.Name + " has not connected Microsoft Teams yet, so there is no sync " +
-				"to control.",
-			ActionURL: "/staff/orgs/" + o.ID, ActionLabel: "Back to the organisation"})
-		return
-	}
-	if err != nil {
-		s.internal(c, "staff", "read the tenant", err)
-		return
-	}
-
-	if err := s.signal(ctx, workflows.PresenceSyncID(t.ID), name, nil); err != nil {
-		s.log.Warn("signal presence sync", zap.String("org", o.ID), zap.String("tenant", t.ID),
-			zap.String("signal", name), zap.Error(err))
-		s.problem(c, http.StatusServiceUnavailable, "staff", problem{
-			Heading: "The request was not sent",
-			Message: "OneSync could not reach the presence sync of " + o.Name + " (" +
-				err.Error() + "). It may have ended; check it in the Temporal UI.",
-			ActionURL: "/staff/orgs/" + o.ID, ActionLabel: "Back to the organisation"})
-		return
-	}
-	s.audit(ctx, "staff:"+st.ID, o.ID, "sync-"+action, "tenant "+t.ID)
-	c.Redirect(http.StatusSeeOther, "/staff/orgs/"+url.PathEscape(o.ID)+"?done="+action+
-		"&org="+url.QueryEscape(o.ID))
+	back := "/staff/orgs/" + url.PathEscape(o.ID)
+	s.sendSyncSignal(c, syncRequest{
+		Area: "staff", Actor: "staff:" + st.ID, Org: o, Action: action, Back: back,
+		Done: back + "?done=" + action + "&org=" + url.QueryEscape(o.ID),
+		Unconfirmed: func(msg string) {
+			s.showStaffOrg(c, http.StatusUnprocessableEntity, msg)
+		},
+	})
 }
