@@ -58,6 +58,12 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	d := &devRun{cfg: cfg, dataDir: dataDir, logger: logger}
 	defer d.stop()
 	if err := d.start(ctx, httpL); err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C during the start: what started is stopped by the
+			// deferred stop, and that is a clean stop, not a failure.
+			logger.Info("stopped before the start was complete")
+			return nil
+		}
 		return err
 	}
 

@@ -17,6 +17,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/setera/onesync/devstack/temporaldev"
 )
 
 // devProcess is `onesync dev` running as a subprocess of the test.
@@ -50,24 +52,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) (string, int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
-}
-
 // startDev runs this test binary as `onesync dev` on free ports with dir
 // as its data folder, and waits until /readyz answers 200.
 func startDev(t *testing.T, dir string) *devProcess {
 	t.Helper()
-	httpAddr, _ := freeAddr(t)
-	temporalAddr, temporalPort := freeAddr(t)
-	uiAddr, uiPort := freeAddr(t)
+	ports, err := temporaldev.FreePorts("127.0.0.1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+	httpAddr, temporalPort, uiPort := addr(ports[0]), ports[1], ports[2]
+	temporalAddr, uiAddr := addr(temporalPort), addr(uiPort)
 
 	p := &devProcess{
 		stdout: &syncBuffer{}, stderr: &syncBuffer{},
