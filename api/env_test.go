@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"html"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,7 +19,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/mocks"
@@ -36,8 +42,9 @@ func init() { bcryptCost = bcrypt.MinCost }
 
 // env is the portal on a loopback test server, with a real SQLite store
 // and a mocked Temporal client that plays the workflows: it keeps each
-// workflow's status, refuses a second start of the same ID and records
-// every signal.
+// workflow's status, refuses a second start of the same ID while the
+// first runs (and after it closed unless the policy allows a duplicate)
+// and records every signal.
 type env struct {
 	t   *testing.T
 	db  *store.DB
@@ -47,7 +54,9 @@ type env struct {
 	mu       sync.Mutex
 	now      time.Time
 	started  []client.StartWorkflowOptions
-	statuses map[string]any // workflow id → status the query answers
+	inputs   []workflows.OnboardingInput // the input of each start, as started
+	statuses map[string]any              // workflow id → status the query answers
+	closed   map[string]bool             // workflow ids whose run has ended
 	signals  []sentSignal
 }
 
@@ -56,7 +65,8 @@ type sentSignal struct {
 	Arg              any
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the portal; each option may change its Deps.
+func newEnv(t *testing.T, options ...func(*Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "onesync.db"))
@@ -66,10 +76,10 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { db.Close() })
 
 	e := &env{t: t, db: db, tc: &mocks.Client{}, statuses: map[string]any{},
-		now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+		closed: map[string]bool{}, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	e.mockTemporal()
 
-	h, err := NewServer(Deps{
+	d := Deps{
 		Temporal:         e.tc,
 		Store:            db,
 		PublicURL:        "http://portal.test",
@@ -78,7 +88,11 @@ func newEnv(t *testing.T) *env {
 		TemporalUIURL:    "http://127.0.0.1:8233",
 		Namespace:        "default",
 		Now:              e.clock,
-	})
+	}
+	for _, o := range options {
+		o(&d)
+	}
+	h, err := NewServer(d)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -105,15 +119,38 @@ func (e *env) mockTemporal() {
 			args ...any) (client.WorkflowRun, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			if _, ok := e.statuses[o.ID]; ok {
+			if _, ok := e.statuses[o.ID]; ok && (!e.closed[o.ID] ||
+				o.WorkflowIDReusePolicy != enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE) {
 				return nil, serviceerror.NewWorkflowExecutionAlreadyStarted("started", "", "")
 			}
 			in := args[0].(workflows.OnboardingInput)
 			e.started = append(e.started, o)
-			e.statuses[o.ID] = workflows.OnboardingStatus{OrgID: in.OrgID,
+			e.inputs = append(e.inputs, in)
+			delete(e.closed, o.ID)
+			st := workflows.OnboardingStatus{OrgID: in.OrgID,
 				Stage: workflows.StageAwaitingApproval, RegisteredAt: in.RegisteredAt,
 				StageSince: in.RegisteredAt}
+			if in.Reconnect {
+				st.Stage, st.StageSince = workflows.StageAwaitingConsent, e.now
+				st.ApprovedBy = workflows.ApprovedEarlier
+			}
+			e.statuses[o.ID] = st
 			return &mocks.WorkflowRun{}, nil
+		})
+	e.tc.On("DescribeWorkflowExecution", mock.Anything, mock.Anything, "").
+		Return(func(_ context.Context, id, _ string) (
+			*workflowservice.DescribeWorkflowExecutionResponse, error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if _, ok := e.statuses[id]; !ok {
+				return nil, serviceerror.NewNotFound("workflow not found")
+			}
+			status := enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			if e.closed[id] {
+				status = enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+			}
+			return &workflowservice.DescribeWorkflowExecutionResponse{
+				WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: status}}, nil
 		})
 	e.tc.On("QueryWorkflow", mock.Anything, mock.Anything, "", workflows.QueryStatus).
 		Return(func(_ context.Context, id, _, _ string, _ ...any) (converter.EncodedValue, error) {
@@ -133,7 +170,7 @@ func (e *env) mockTemporal() {
 		Return(func(_ context.Context, id, _, name string, arg any) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			if _, ok := e.statuses[id]; !ok {
+			if _, ok := e.statuses[id]; !ok || e.closed[id] {
 				return serviceerror.NewNotFound("workflow not found")
 			}
 			e.signals = append(e.signals, sentSignal{WorkflowID: id, Name: name, Arg: arg})
@@ -156,6 +193,14 @@ func (e *env) setStatus(orgID string, st workflows.OnboardingStatus) {
 	if err != nil {
 		e.t.Fatalf("set org stage: %v", err)
 	}
+}
+
+// closeWorkflow plays a workflow run ending: its status stays queryable,
+// as Temporal answers queries of closed workflows, but signals fail.
+func (e *env) closeWorkflow(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed[id] = true
 }
 
 func (e *env) setSyncStatus(tenantID string, st workflows.PresenceSyncStatus) {
@@ -242,6 +287,35 @@ func (b *browser) post(from, path string, form url.Values) answer {
 	return b.do(req)
 }
 
+// upload sends a file as a multipart form, as a browser's file input
+// does, with the CSRF token of the page at from (none when from is "").
+func (b *browser) upload(from, path, name string, content []byte) answer {
+	b.e.t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	if from != "" {
+		if err := w.WriteField("csrf", csrfOf(b.e.t, b.get(from).Body)); err != nil {
+			b.e.t.Fatal(err)
+		}
+	}
+	fw, err := w.CreateFormFile(fileField, name)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	if _, err := fw.Write(content); err != nil {
+		b.e.t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		b.e.t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, b.e.srv.URL+path, &body)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	return b.do(req)
+}
+
 var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func csrfOf(t *testing.T, body string) string {
@@ -308,11 +382,7 @@ func (e *env) staff(email string) *browser {
 func text(body string) string {
 	body = regexp.MustCompile(`(?s)<head>.*?</head>`).ReplaceAllString(body, " ")
 	body = regexp.MustCompile(`<[^>]+>`).ReplaceAllString(body, " ")
-	for _, r := range []struct{ from, to string }{{"&gt;", ">"}, {"&lt;", "<"},
-		{"&#39;", "'"}, {"&quot;", `"`}, {"&amp;", "&"}} {
-		body = strings.ReplaceAll(body, r.from, r.to)
-	}
-	return strings.Join(strings.Fields(body), " ")
+	return strings.Join(strings.Fields(html.UnescapeString(body)), " ")
 }
 
 func wantText(t *testing.T, a answer, want ...string) {
