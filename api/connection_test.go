@@ -72,7 +72,8 @@ func TestReconnectAfterRevocation(t *testing.T) {
 	wantText(t, dash, "Teams access was removed in Entra ID on 2 Mar 2026 10:00 UTC; every "+
 		"line was set back to available. Connect again under Settings > Teams.",
 		"Who acts now: You")
-	if strings.Contains(dash.Body, "Pause the sync") || strings.Contains(dash.Body, "presence is syncing") {
+	if strings.Contains(dash.Body, "Pause the sync") ||
+		strings.Contains(dash.Body, "presence is syncing") {
 		t.Error("the dashboard offers sync controls for a revoked tenant")
 	}
 	if !strings.Contains(dash.Body, `class="step failed"`) {

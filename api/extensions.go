@@ -160,7 +160,8 @@ func (s *server) uploadExtensions(c *gin.Context) {
 			Heading: "This deployment does not take an extension list",
 			Message: "OneSync reads your extensions from the OneCloud directory, so an " +
 				"uploaded list would not be used. Nothing was stored.",
-			ActionURL: "/orgs/" + o.ID + "/settings/teams", ActionLabel: "Back to Settings > Teams"})
+			ActionURL:   "/orgs/" + o.ID + "/settings/teams",
+			ActionLabel: "Back to Settings > Teams"})
 		return
 	}
 	refuse := func(status int, v extensionsView) {
@@ -194,7 +195,8 @@ func (s *server) uploadExtensions(c *gin.Context) {
 		return
 	case err != nil:
 		refuse(http.StatusUnprocessableEntity, extensionsView{
-			FileError: "OneSync could not use this file: " + err.Error() + ". Nothing was changed."})
+			FileError: "OneSync could not use this file: " + err.Error() +
+				". Nothing was changed."})
 		return
 	case len(exts) == 0:
 		refuse(http.StatusUnprocessableEntity, extensionsView{

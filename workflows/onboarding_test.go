@@ -499,7 +499,8 @@ func TestOnboardingReconnect(t *testing.T) {
 	f.at(consentAt-time.Minute, func() { waiting = f.query() })
 	f.at(consentAt, func() {
 		env.SignalWorkflow(SignalApprove, ApproveSignal{Staff: "staff:carl"})
-		env.SignalWorkflow(SignalConsentGranted, ConsentGrantedSignal{TenantID: testTenant, By: "admin:1"})
+		env.SignalWorkflow(SignalConsentGranted,
+			ConsentGrantedSignal{TenantID: testTenant, By: "admin:1"})
 	})
 	env.ExecuteWorkflow(OnboardingWorkflow, OnboardingInput{
 		OrgID: testOrg, OrgName: "Acme Oy", RegisteredAt: registered, Reconnect: true,
