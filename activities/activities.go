@@ -74,7 +74,9 @@ type Activities struct {
 	// PBX publishes line states, and lists extensions unless Directory is set.
 	PBX pbx.Connector
 	// Directory optionally overrides the PBX's directory, for example with
-	// a CSV directory when the PBX is reached over SIP.
+	// the CSV list an admin uploaded when the PBX is reached over SIP. It
+	// is keyed by OneSync's organisation id, where the PBX's own directory
+	// is keyed by the organisation's id at the PBX.
 	Directory pbx.Directory
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
@@ -111,11 +113,12 @@ func (a *Activities) region() string {
 	return DefaultRegion
 }
 
-func (a *Activities) directory() pbx.Directory {
+// extensions lists the organisation's extensions from the directory in use.
+func (a *Activities) extensions(ctx context.Context, org store.Org) ([]pbx.Extension, error) {
 	if a.Directory != nil {
-		return a.Directory
+		return a.Directory.Extensions(ctx, org.ID)
 	}
-	return a.PBX
+	return a.PBX.Extensions(ctx, org.PBXOrg)
 }
 
 func (a *Activities) pushConcurrency() int {

@@ -43,7 +43,7 @@ func (a *Activities) ImportUsers(ctx context.Context,
 	if err != nil {
 		return workflows.ImportResult{}, a.graphCallError("list users", in.TenantID, err)
 	}
-	exts, err := a.directory().Extensions(ctx, org.PBXOrg)
+	exts, err := a.extensions(ctx, org)
 	if err != nil {
 		return workflows.ImportResult{}, fmt.Errorf("list extensions of org %s: %w", in.OrgID, err)
 	}
@@ -224,7 +224,7 @@ func (a *Activities) unlink(ctx context.Context, org store.Org, l store.Link) er
 // tenant's link set before this refresh.
 func (a *Activities) linkFresh(ctx context.Context, in workflows.RefreshUsersInput, org store.Org,
 	fresh []graph.User, byUser map[string]store.Link, before []store.Link) (int, error) {
-	exts, err := a.directory().Extensions(ctx, org.PBXOrg)
+	exts, err := a.extensions(ctx, org)
 	if err != nil {
 		return 0, fmt.Errorf("list extensions of org %s: %w", in.OrgID, err)
 	}

@@ -61,6 +61,9 @@ type Deps struct {
 	// agree with the directory the worker's activities use.
 	DirectorySource string
 
+	// Metrics, when set, serves Prometheus metrics on /metrics.
+	Metrics http.Handler
+
 	// Now is the clock, time.Now when nil; tests move it.
 	Now func() time.Time
 }
@@ -135,6 +138,9 @@ func NewServer(d Deps) (http.Handler, error) {
 
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", readyz(d))
+	if d.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(d.Metrics))
+	}
 	r.StaticFS("/static", http.FS(web.Static()))
 
 	s.portalRoutes(r)

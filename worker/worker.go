@@ -49,6 +49,13 @@ type Options struct {
 	// process wiring (cmd/onesync) builds it with its store, Graph client
 	// and PBX connector.
 	Activities *activities.Activities
+
+	// SyncInterval and SyncWindow pace the presence syncs this process
+	// runs when their input leaves the pace open; zero keeps the
+	// workflow's defaults (workflows.DefaultSyncInterval and
+	// DefaultSyncWindow).
+	SyncInterval time.Duration
+	SyncWindow   time.Duration
 }
 
 // New returns a worker for c on the task queue, with every OneSync workflow
@@ -68,6 +75,7 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 		OnFatalError:        opts.OnFatalError,
 	})
 
+	workflows.SetDeploymentPace(opts.SyncInterval, opts.SyncWindow)
 	register(w, opts)
 	if opts.Register != nil {
 		opts.Register(w)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -152,15 +153,16 @@ type presenceSync struct {
 	log      log.Logger
 	channels map[string]workflow.ReceiveChannel
 
-	queue      []string // signals received and not yet handled, oldest first
-	refreshDue bool     // resync-users asked for a refresh not yet done
-	windows    int      // windows started in this run
-	received   int      // signals received in this run
+	queue      []string      // signals received and not yet handled, oldest first
+	refreshDue bool          // resync-users asked for a refresh not yet done
+	windows    int           // windows started in this run
+	interval   time.Duration // polling interval of this run
+	windowLen  time.Duration // length of one SyncPresence window
+	received   int           // signals received in this run
 }
 
 func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
 	now := workflow.Now(ctx)
-	in.Interval, in.Window = syncPace(in.Interval, in.Window)
 	if in.Run < 1 {
 		in.Run = 1
 	}
@@ -176,6 +178,7 @@ func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
 		log:      log.With(workflow.GetLogger(ctx), "org", in.OrgID, "tenant", in.TenantID),
 		channels: make(map[string]workflow.ReceiveChannel, len(presenceSignals)),
 	}
+	s.interval, s.windowLen = runPace(ctx, in.Interval, in.Window)
 	if in.Paused {
 		s.state = SyncPaused
 	}
@@ -187,6 +190,54 @@ func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
 	}
 	s.in.PendingSignals = nil
 	return s
+}
+
+// runPace is the pace of this run: the input's interval and window where
+// it sets them, else the deployment's (SetDeploymentPace), else the
+// defaults. The deployment's pace is read through a side effect, so that
+// a replay on a worker with another configuration sees the recorded value;
+// it is read again by every run, so a changed deployment takes effect at
+// the next continue-as-new.
+func runPace(ctx workflow.Context, interval, window time.Duration) (time.Duration, time.Duration) {
+	if interval <= 0 || window <= 0 {
+		var p pace
+		v := workflow.SideEffect(ctx, func(workflow.Context) any { return currentDeploymentPace() })
+		if err := v.Get(&p); err == nil {
+			if interval <= 0 {
+				interval = p.Interval
+			}
+			if window <= 0 {
+				window = p.Window
+			}
+		}
+	}
+	return syncPace(interval, window)
+}
+
+// pace is a polling interval and a window length.
+type pace struct {
+	Interval time.Duration `json:"interval"`
+	Window   time.Duration `json:"window"`
+}
+
+var deploymentPace struct {
+	sync.Mutex
+	pace
+}
+
+// SetDeploymentPace sets the polling interval and window that presence
+// syncs of this process use when their input leaves them zero. The worker
+// calls it at start from its configuration; zero keeps the defaults.
+func SetDeploymentPace(interval, window time.Duration) {
+	deploymentPace.Lock()
+	defer deploymentPace.Unlock()
+	deploymentPace.pace = pace{Interval: interval, Window: window}
+}
+
+func currentDeploymentPace() pace {
+	deploymentPace.Lock()
+	defer deploymentPace.Unlock()
+	return deploymentPace.pace
 }
 
 // syncPace applies the defaults and bounds to an interval and a window.
@@ -260,14 +311,14 @@ func (s *presenceSync) window(ctx workflow.Context) (done bool, err error) {
 	in := SyncPresenceInput{
 		OrgID:    s.in.OrgID,
 		TenantID: s.in.TenantID,
-		Interval: s.in.Interval,
-		Window:   s.in.Window,
+		Interval: s.interval,
+		Window:   s.windowLen,
 	}
 	started := workflow.Now(ctx)
 	s.windows++
 
 	var res SyncPresenceResult
-	opts := syncPresenceOptions(s.in.Window)
+	opts := syncPresenceOptions(s.windowLen)
 	interrupted, err := s.interruptible(ctx, opts, ActivitySyncPresence, in, &res)
 	if err != nil {
 		return s.onError(ctx, ActivitySyncPresence, err, true)
@@ -277,7 +328,7 @@ func (s *presenceSync) window(ctx workflow.Context) (done bool, err error) {
 	// A window that came back early on its own (no linked users, say)
 	// must not turn the loop into a tight one.
 	if !interrupted {
-		if rest := s.in.Interval - workflow.Now(ctx).Sub(started); rest > 0 {
+		if rest := s.interval - workflow.Now(ctx).Sub(started); rest > 0 {
 			s.wait(ctx, rest)
 		}
 	}

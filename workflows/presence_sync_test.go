@@ -548,3 +548,22 @@ func TestPresenceSyncSignalsAcrossContinueAsNew(t *testing.T) {
 		assert.LessOrEqual(t, len(at), MaxSignalsPerRun+1)
 	})
 }
+
+func TestPresenceSyncTakesTheDeploymentPaceWhereTheInputIsSilent(t *testing.T) {
+	SetDeploymentPace(3*time.Second, 40*time.Second)
+	t.Cleanup(func() { SetDeploymentPace(0, 0) })
+
+	f := newSyncFixture(t)
+	var inputs calls[SyncPresenceInput]
+	f.env.OnActivity(ActivitySyncPresence, mock.Anything, mock.Anything).
+		After(40*time.Second).Return(windowResult, nil).
+		Run(func(args mock.Arguments) { inputs.add(args.Get(1).(SyncPresenceInput), f.env.Now()) })
+	f.signal(90*time.Second, SignalDisconnect)
+	f.run(PresenceSyncInput{OrgID: testOrg, TenantID: testTenant, Window: time.Minute})
+
+	require.NoError(t, f.env.GetWorkflowError())
+	got, _ := inputs.all()
+	require.NotEmpty(t, got)
+	assert.Equal(t, 3*time.Second, got[0].Interval, "the deployment's interval")
+	assert.Equal(t, time.Minute, got[0].Window, "the input's own window wins")
+}

@@ -9,8 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/setera/onesync/devstack"
+	"github.com/setera/onesync/graph"
 	"github.com/setera/onesync/logging"
+	"github.com/setera/onesync/pbx"
+	"github.com/setera/onesync/pbx/sip"
 	"github.com/setera/onesync/worker"
+	"github.com/setera/onesync/workflows"
 )
 
 // logConfig is the logging part of every subcommand's configuration.
@@ -110,27 +115,36 @@ func (c *temporalConfig) client() worker.ClientConfig {
 type devConfig struct {
 	DataDir         string
 	HTTPAddr        string
+	GraphAddr       string
+	OneCloudAddr    string
 	TemporalPort    int
 	TemporalUIPort  int
 	ShutdownTimeout time.Duration
+	Sync            syncConfig
+	Connector       string
+	SIP             sipConfig
 	Log             logConfig
-
-	// Placeholder: the Graph and OneCloud simulators' addresses
-	// (127.0.0.1:8081 and 127.0.0.1:8082 by default) are added here when
-	// the integrator attaches the simulators in wire.go.
 }
 
 func (c *devConfig) register(f *flags) {
 	f.fs.StringVar(&c.DataDir, "data-dir", ".onesync",
 		"folder for the Temporal and OneSync databases; kept across restarts")
-	f.fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080",
+	f.fs.StringVar(&c.HTTPAddr, "http-addr", devstack.DefaultHTTPAddr,
 		"loopback host:port of the portal, staff pages and health probes")
+	f.fs.StringVar(&c.GraphAddr, "graph-addr", devstack.DefaultGraphAddr,
+		"loopback host:port of the Microsoft Graph and Entra simulator")
+	f.fs.StringVar(&c.OneCloudAddr, "onecloud-addr", devstack.DefaultOneCloudAddr,
+		"loopback host:port of the OneCloud simulator and its busy-lamp panel")
 	f.fs.IntVar(&c.TemporalPort, "temporal-port", 7233,
 		"gRPC port of the embedded Temporal server on 127.0.0.1")
 	f.fs.IntVar(&c.TemporalUIPort, "temporal-ui-port", 8233,
 		"HTTP port of the Temporal UI on 127.0.0.1")
 	f.fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"how long open HTTP requests get to finish on Ctrl-C")
+	f.fs.StringVar(&c.Connector, "connector", devstack.ConnectorOneCloud,
+		"where line states go: onecloud (the OneCloud simulator) or sip (a presence server)")
+	c.Sync.register(f)
+	c.SIP.register(f)
 	c.Log.register(f, logging.ModeConsole)
 }
 
@@ -143,8 +157,12 @@ func (c *devConfig) validate() error {
 	if err := checkWritableDir("--data-dir", c.DataDir); err != nil {
 		return err
 	}
-	if err := checkLoopbackAddr("--http-addr", c.HTTPAddr); err != nil {
-		return err
+	for name, addr := range map[string]string{
+		"--http-addr": c.HTTPAddr, "--graph-addr": c.GraphAddr, "--onecloud-addr": c.OneCloudAddr,
+	} {
+		if err := checkLoopbackAddr(name, addr); err != nil {
+			return err
+		}
 	}
 	if err := checkPort("--temporal-port", c.TemporalPort); err != nil {
 		return err
@@ -155,7 +173,87 @@ func (c *devConfig) validate() error {
 	if c.TemporalPort != 0 && c.TemporalPort == c.TemporalUIPort {
 		return configErrorf("--temporal-port and --temporal-ui-port are both %d", c.TemporalPort)
 	}
+	if err := c.Sync.validate(); err != nil {
+		return err
+	}
+	switch c.Connector {
+	case devstack.ConnectorOneCloud:
+	case devstack.ConnectorSIP:
+		if err := c.SIP.validate(); err != nil {
+			return err
+		}
+		if err := checkLoopbackAddr("--sip-server", c.SIP.Server); err != nil {
+			return err
+		}
+	default:
+		return configErrorf("--connector %q: want onecloud or sip", c.Connector)
+	}
 	return checkPositive("--shutdown-timeout", c.ShutdownTimeout)
+}
+
+// syncConfig is the pace of the presence syncs a worker runs.
+type syncConfig struct {
+	Interval time.Duration
+	Window   time.Duration
+}
+
+func (c *syncConfig) register(f *flags) {
+	f.fs.DurationVar(&c.Interval, "sync-interval", workflows.DefaultSyncInterval,
+		"how often each tenant's presences are read from Graph")
+	f.fs.DurationVar(&c.Window, "sync-window", workflows.DefaultSyncWindow,
+		"how long one polling activity runs before the workflow starts the next")
+}
+
+func (c *syncConfig) validate() error {
+	if c.Interval < workflows.MinSyncInterval {
+		return configErrorf("--sync-interval %s: must be at least %s", c.Interval,
+			workflows.MinSyncInterval)
+	}
+	if c.Window < c.Interval || c.Window > workflows.MaxSyncWindow {
+		return configErrorf("--sync-window %s: must be from --sync-interval (%s) to %s",
+			c.Window, c.Interval, workflows.MaxSyncWindow)
+	}
+	return nil
+}
+
+// sipConfig reaches a SIP presence server (connector sip).
+type sipConfig struct {
+	Server          string
+	Transport       string
+	Domain          string
+	Expires         time.Duration
+	Username        string
+	Password        string
+	PublishPresence bool
+}
+
+func (c *sipConfig) register(f *flags) {
+	f.fs.StringVar(&c.Server, "sip-server", "", "host:port of the SIP presence server")
+	f.fs.StringVar(&c.Transport, "sip-transport", string(sip.UDP), "udp, tcp or tls")
+	f.fs.StringVar(&c.Domain, "sip-domain", "",
+		"SIP domain of the presentities: phones subscribe to sip:<extension>@<domain>")
+	f.fs.DurationVar(&c.Expires, "sip-expires", sip.DefaultExpires,
+		"lifetime asked for each publication; refreshed before it runs out")
+	f.fs.StringVar(&c.Username, "sip-username", "", "digest user name, if the server asks")
+	f.fs.StringVar(&c.Password, "sip-password", "", "digest password, if the server asks")
+	f.secret("sip-password")
+	f.fs.BoolVar(&c.PublishPresence, "sip-publish-presence", false,
+		"also PUBLISH Event: presence (PIDF with RPID activities)")
+}
+
+func (c *sipConfig) config() sip.Config {
+	return sip.Config{
+		Server: c.Server, Transport: sip.Transport(c.Transport), Domain: c.Domain,
+		Expires: c.Expires, Username: c.Username, Password: c.Password,
+		PublishPresence: c.PublishPresence,
+	}
+}
+
+func (c *sipConfig) validate() error {
+	if err := c.config().Validate(); err != nil {
+		return configErrorf("SIP connector: %w", err)
+	}
+	return nil
 }
 
 // workerConfig configures `onesync worker`.
@@ -165,14 +263,20 @@ type workerConfig struct {
 	ShutdownTimeout time.Duration
 	Log             logConfig
 
-	// Placeholder: the Graph (Entra app id and secret, authority) and PBX
-	// connector settings are added here by the integrator, who builds the
-	// activities from them in wire.go.
+	Graph       graphConfig
+	PBX         pbxConfig
+	Sync        syncConfig
+	MetricsAddr string
 }
 
 func (c *workerConfig) register(f *flags) {
 	c.Temporal.register(f)
 	registerStore(f, &c.Store)
+	c.Graph.register(f)
+	c.PBX.register(f)
+	c.Sync.register(f)
+	f.fs.StringVar(&c.MetricsAddr, "metrics-addr", "",
+		"host:port to serve Prometheus metrics on /metrics; empty: not served")
 	f.fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long running activities get to finish on SIGTERM")
 	c.Log.register(f, logging.ModeJSON)
@@ -188,7 +292,101 @@ func (c *workerConfig) validate() error {
 	if err := checkStoreDSN(c.Store); err != nil {
 		return err
 	}
+	if err := c.Graph.validate(true); err != nil {
+		return err
+	}
+	if err := c.PBX.validate(); err != nil {
+		return err
+	}
+	if err := c.Sync.validate(); err != nil {
+		return err
+	}
+	if c.MetricsAddr != "" {
+		if err := checkHostPort("--metrics-addr", c.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	return checkPositive("--shutdown-timeout", c.ShutdownTimeout)
+}
+
+// graphConfig is OneSync's multi-tenant Entra application.
+type graphConfig struct {
+	ClientID     string
+	ClientSecret string
+	Authority    string
+	BaseURL      string
+	GlobalRate   float64
+}
+
+func (c *graphConfig) register(f *flags) {
+	f.fs.StringVar(&c.ClientID, "graph-client-id", "",
+		"application (client) id of the OneSync multi-tenant app in Entra ID")
+	f.fs.StringVar(&c.ClientSecret, "graph-client-secret", "",
+		"client secret of that app (prefer the environment variable)")
+	f.secret("graph-client-secret")
+	f.fs.StringVar(&c.Authority, "graph-authority", graph.DefaultAuthority,
+		"Entra ID authority for tokens and admin consent")
+	f.fs.StringVar(&c.BaseURL, "graph-base-url", graph.DefaultGraphBaseURL,
+		"Microsoft Graph base URL")
+	f.fs.Float64Var(&c.GlobalRate, "graph-global-rate", graph.DefaultGlobalRate,
+		"Graph requests per second over all tenants, for this worker")
+}
+
+// validate checks the app's settings; the api needs no secret.
+func (c *graphConfig) validate(needSecret bool) error {
+	cfg := c.config()
+	if !needSecret {
+		cfg.ClientSecret = "not needed by the api"
+	}
+	if err := cfg.Validate(); err != nil {
+		return configErrorf("Graph settings: %w", err)
+	}
+	return nil
+}
+
+func (c *graphConfig) config() graph.Config {
+	return graph.Config{
+		ClientID: c.ClientID, ClientSecret: c.ClientSecret, Authority: c.Authority,
+		GraphBaseURL: c.BaseURL, GlobalRate: c.GlobalRate,
+	}
+}
+
+// pbxConfig says where line states go and where extensions come from.
+type pbxConfig struct {
+	Connector  string
+	RESTURL    string
+	RESTKey    string
+	RESTSecret string
+	SIP        sipConfig
+}
+
+func (c *pbxConfig) register(f *flags) {
+	f.fs.StringVar(&c.Connector, "connector", devstack.ConnectorOneCloud,
+		"PBX connector: onecloud (REST contract, docs/onecloud-rest.md) or sip (PUBLISH)")
+	f.fs.StringVar(&c.RESTURL, "onecloud-url", "", "base URL of the OneCloud REST API")
+	f.fs.StringVar(&c.RESTKey, "onecloud-api-key", "", "bearer key of the OneCloud REST API")
+	f.secret("onecloud-api-key")
+	f.fs.StringVar(&c.RESTSecret, "onecloud-signing-secret", "",
+		"shared secret that signs request bodies (HMAC-SHA256)")
+	f.secret("onecloud-signing-secret")
+	c.SIP.register(f)
+}
+
+func (c *pbxConfig) validate() error {
+	switch c.Connector {
+	case devstack.ConnectorOneCloud:
+		if _, err := pbx.NewREST(c.rest()); err != nil {
+			return configErrorf("OneCloud connector: %w", err)
+		}
+		return nil
+	case devstack.ConnectorSIP:
+		return c.SIP.validate()
+	}
+	return configErrorf("--connector %q: want onecloud or sip", c.Connector)
+}
+
+func (c *pbxConfig) rest() pbx.RESTConfig {
+	return pbx.RESTConfig{BaseURL: c.RESTURL, APIKey: c.RESTKey, SigningSecret: c.RESTSecret}
 }
 
 // apiConfig configures `onesync api`.
@@ -203,9 +401,8 @@ type apiConfig struct {
 	ShutdownTimeout time.Duration
 	Log             logConfig
 
-	// Placeholder: the Entra consent authority and client id that
-	// api.Deps takes are added here by the integrator with the worker's
-	// Graph settings.
+	Graph     graphConfig
+	Directory string
 }
 
 func (c *apiConfig) register(f *flags) {
@@ -223,10 +420,20 @@ func (c *apiConfig) register(f *flags) {
 		"comma-separated proxy addresses whose X-Forwarded-For is believed")
 	f.fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"how long open HTTP requests get to finish on SIGTERM")
+	c.Graph.register(f)
+	f.fs.StringVar(&c.Directory, "directory", "onecloud",
+		"where the import finds extensions: onecloud (the PBX's API) or csv "+
+			"(admins upload a list; use with the worker's --connector sip)")
 	c.Log.register(f, logging.ModeJSON)
 }
 
 func (c *apiConfig) validate() error {
+	if err := c.Graph.validate(false); err != nil {
+		return err
+	}
+	if c.Directory != "onecloud" && c.Directory != "csv" {
+		return configErrorf("--directory %q: want onecloud or csv", c.Directory)
+	}
 	if err := c.Log.validate(); err != nil {
 		return err
 	}

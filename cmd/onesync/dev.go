@@ -5,28 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
 
-	"go.uber.org/zap"
-
-	"github.com/setera/onesync/api"
+	"github.com/setera/onesync/devstack"
+	"github.com/setera/onesync/devstack/onecloudsim"
 	"github.com/setera/onesync/devstack/temporaldev"
 	"github.com/setera/onesync/logging"
-	"github.com/setera/onesync/worker"
 )
 
-// storeFile is OneSync's own SQLite database in the dev data folder,
-// beside the Temporal server's temporaldev.DatabaseFile.
-const storeFile = "onesync.db"
-
 // runDev runs everything on this machine until ctx is cancelled: the
-// embedded Temporal server and UI, the worker, and the HTTP server.
+// embedded Temporal server and UI, both simulators, the worker and the
+// portal (package devstack).
 func runDev(ctx context.Context, env *runEnv, args []string) error {
 	var cfg devConfig
-	f := newFlags("dev", "Runs Temporal with its UI, the worker and the portal on this machine,\n"+
-		"keeping state in the data folder across restarts.", env.stderr)
+	f := newFlags("dev", "Runs Temporal with its UI, the Graph and OneCloud simulators, the worker\n"+
+		"and the portal on this machine, keeping state in the data folder across restarts.",
+		env.stderr)
 	cfg.register(f)
 	if err := f.parse(args, env.getenv); err != nil {
 		return err
@@ -40,7 +35,6 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 		return configErrorf("%w", err)
 	}
 	defer func() { _ = logger.Sync() }()
-	f.log(logger)
 
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -53,173 +47,88 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer httpL.Close()
+	for _, a := range []struct{ flag, addr string }{
+		{"--graph-addr", cfg.GraphAddr}, {"--onecloud-addr", cfg.OneCloudAddr},
+	} {
+		l, err := listen(a.flag, a.addr)
+		if err != nil {
+			_ = httpL.Close()
+			return err
+		}
+		_ = l.Close()
+	}
 
-	d := &devRun{cfg: cfg, dataDir: dataDir, logger: logger}
-	defer d.stop()
-	if err := d.start(ctx, httpL); err != nil {
+	s, err := devstack.Start(ctx, devstack.Options{
+		DataDir:        dataDir,
+		HTTPListener:   httpL,
+		GraphAddr:      cfg.GraphAddr,
+		OneCloudAddr:   cfg.OneCloudAddr,
+		TemporalPort:   cfg.TemporalPort,
+		TemporalUIPort: cfg.TemporalUIPort,
+		SyncInterval:   cfg.Sync.Interval,
+		SyncWindow:     cfg.Sync.Window,
+		Connector:      cfg.Connector,
+		SIP:            cfg.SIP.config(),
+		Logger:         logger,
+		Debug:          strings.EqualFold(cfg.Log.Level, "debug"),
+	})
+	if err != nil {
 		if ctx.Err() != nil {
-			// Ctrl-C during the start: what started is stopped by the
-			// deferred stop, and that is a clean stop, not a failure.
 			logger.Info("stopped before the start was complete")
 			return nil
 		}
-		return err
-	}
-
-	printDevBlock(env.stdout, d)
-	logger.Info("onesync dev is running; Ctrl-C stops it")
-
-	select {
-	case <-ctx.Done():
-		logger.Info("stopping")
-	case <-d.http.Done():
-		if err := d.http.Err(); err != nil {
-			return fmt.Errorf("HTTP server stopped: %w", err)
-		}
-	case err := <-d.workerErr:
-		return fmt.Errorf("worker stopped: %w", err)
-	}
-	return d.stop()
-}
-
-// devRun holds what `onesync dev` started, so that stop can undo it in
-// reverse order from any point of a failed start.
-type devRun struct {
-	cfg     devConfig
-	dataDir string
-	logger  *zap.Logger
-
-	temporal  *temporaldev.Server
-	client    interface{ Close() }
-	app       *app
-	worker    interface{ Stop() }
-	workerErr chan error
-	http      *httpServer
-
-	stopped bool
-}
-
-func (d *devRun) start(ctx context.Context, httpL net.Listener) error {
-	srv, err := temporaldev.Start(ctx, temporaldev.Options{
-		DataDir:      d.dataDir,
-		FrontendPort: d.cfg.TemporalPort,
-		UIPort:       d.cfg.TemporalUIPort,
-		Logger:       d.logger,
-		Debug:        strings.EqualFold(d.cfg.Log.Level, "debug"),
-	})
-	if err != nil {
 		if errors.Is(err, temporaldev.ErrPortTaken) {
 			return &configError{err}
 		}
-		return fmt.Errorf("start embedded temporal: %w", err)
-	}
-	d.temporal = srv
-
-	c, err := worker.Dial(ctx, worker.ClientConfig{
-		Address:   srv.FrontendAddress(),
-		Namespace: srv.Namespace(),
-		Logger:    d.logger,
-	})
-	if err != nil {
 		return err
 	}
-	d.client = c
 
-	a, err := buildApp(ctx, appConfig{
-		StoreDSN:       "sqlite:" + filepath.Join(d.dataDir, storeFile),
-		Dev:            true,
-		WithActivities: true,
-	}, d.logger)
-	if err != nil {
-		return err
-	}
-	d.app = a
+	printDevBlock(env.stdout, s, dataDir)
+	f.log(logger)
+	logger.Info("onesync dev is running; Ctrl-C stops it")
 
-	d.workerErr = make(chan error, 1)
-	w := worker.New(c, worker.Options{
-		Logger:       d.logger,
-		Activities:   a.Activities,
-		OnFatalError: func(err error) { d.workerErr <- err },
-	})
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	var failed error
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping")
+	case failed = <-s.Failed():
 	}
-	d.worker = w
-
-	publicURL := "http://" + httpL.Addr().String()
-	h, err := api.NewServer(api.Deps{
-		Logger:        d.logger,
-		Temporal:      c,
-		Store:         a.Store,
-		PublicURL:     publicURL,
-		TemporalUIURL: srv.UIURL(),
-		Namespace:     srv.Namespace(),
-		// Placeholder: ConsentAuthority and ClientID come from the Graph
-		// simulator once wire.go starts it.
-	})
-	if err != nil {
-		return fmt.Errorf("build HTTP handler: %w", err)
+	if err := s.Stop(); err != nil {
+		return errors.Join(failed, err)
 	}
-	d.http = serveHTTP(httpL, h, d.logger)
-	return nil
+	if failed == nil {
+		logger.Info("stopped")
+	}
+	return failed
 }
 
-// stop undoes start in reverse: HTTP drained, worker stopped, store and
-// simulators closed, Temporal stopped. It runs once; later calls return nil.
-func (d *devRun) stop() error {
-	if d.stopped {
-		return nil
-	}
-	d.stopped = true
-
-	var errs []error
-	if d.http != nil {
-		if err := d.http.Shutdown(d.cfg.ShutdownTimeout); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if d.worker != nil {
-		d.worker.Stop()
-	}
-	if d.client != nil {
-		d.client.Close()
-	}
-	if d.app != nil {
-		if err := d.app.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close app: %w", err))
-		}
-	}
-	if d.temporal != nil {
-		if err := d.temporal.Stop(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 0 {
-		d.logger.Info("stopped")
-	}
-	return errors.Join(errs...)
-}
-
-// printDevBlock tells a person where everything listens.
-func printDevBlock(w io.Writer, d *devRun) {
-	portal := "http://" + d.http.Addr()
-	rows := []endpoint{
-		{"Portal", portal},
-		{"Staff pages", portal + "/staff/login"},
-		{"Temporal UI", d.temporal.UIURL()},
-		{"Temporal gRPC", d.temporal.FrontendAddress() + " (namespace " +
-			d.temporal.Namespace() + ")"},
-	}
-	rows = append(rows, d.app.Endpoints...)
-	rows = append(rows, endpoint{"Data folder", d.dataDir})
-
+// printDevBlock tells a person what to open and which accounts exist; it
+// is the first thing `onesync dev` prints once it serves.
+func printDevBlock(w io.Writer, s *devstack.Stack, dataDir string) {
 	var b strings.Builder
+	row := func(name, value string) { fmt.Fprintf(&b, "  %-15s %s\n", name, value) }
+
 	b.WriteString("\nOneSync dev is running. Press Ctrl-C to stop.\n\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "  %-15s %s\n", r.Name, r.URL)
+	row("Portal", s.PortalURL)
+	row("Staff pages", s.PortalURL+"/staff/login")
+	row("Temporal UI", s.Temporal.UIURL())
+	row("Temporal gRPC", s.Temporal.FrontendAddress()+" (namespace "+s.Temporal.Namespace()+")")
+	row("Graph sim", s.Graph.URL()+"/control")
+	row("OneCloud sim", s.OneCloud.URL()+"/panel/"+onecloudsim.DemoOrg)
+	row("Metrics", s.PortalURL+"/metrics")
+	row("Data folder", dataDir)
+
+	b.WriteString("\nAccounts:\n")
+	if s.StaffPassword != "" {
+		row("Staff", s.StaffEmail+"  password "+s.StaffPassword+"  (shown once; note it)")
+	} else {
+		row("Staff", s.StaffEmail+"  (password shown at the first start; "+
+			"`onesync staff add` makes another account)")
 	}
-	fmt.Fprintf(&b, "\n  Add a staff account: onesync staff add --store sqlite:%s --email you@setera.example\n\n",
-		filepath.Join(d.dataDir, storeFile))
+	row("Microsoft", s.DemoAdminEmail+"  password "+s.DemoAdminPassword+
+		"  (demo tenant admin on the Graph simulator's consent page; new every start)")
+	row("OneCloud id", onecloudsim.DemoOrg+"  (type it as the OneCloud customer id when you register)")
+	b.WriteString("\nTry it: register at the portal, approve on the staff pages, then connect Teams\n" +
+		"under Settings > Teams; README.md walks the whole path.\n\n")
 	_, _ = io.WriteString(w, b.String())
 }

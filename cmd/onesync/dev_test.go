@@ -56,7 +56,7 @@ func (s *syncBuffer) String() string {
 // as its data folder, and waits until /readyz answers 200.
 func startDev(t *testing.T, dir string) *devProcess {
 	t.Helper()
-	ports, err := temporaldev.FreePorts("127.0.0.1", 3)
+	ports, err := temporaldev.FreePorts("127.0.0.1", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +74,8 @@ func startDev(t *testing.T, dir string) *devProcess {
 		"--http-addr", httpAddr,
 		"--temporal-port", strconv.Itoa(temporalPort),
 		"--temporal-ui-port", strconv.Itoa(uiPort),
+		"--graph-addr", addr(ports[3]),
+		"--onecloud-addr", addr(ports[4]),
 	)
 	p.cmd.Env = append(os.Environ(), "ONESYNC_TEST_RUN_MAIN=1")
 	p.cmd.Stdout = p.stdout

@@ -37,9 +37,27 @@ func runCmd(t *testing.T, stdin string, envVars map[string]string, args ...strin
 		stdin:  strings.NewReader(stdin),
 		stdout: &stdout,
 		stderr: &stderr,
-		getenv: func(k string) string { return envVars[k] },
+		getenv: func(k string) string {
+			if v, ok := envVars[k]; ok {
+				return v
+			}
+			return workerEnv[k]
+		},
 	})
 	return code, stdout.String(), stderr.String()
+}
+
+// workerEnv is the Graph and OneCloud configuration every worker test
+// needs to get past validation. The addresses are loopback ports nobody
+// listens on: no test reaches a real service.
+var workerEnv = map[string]string{
+	"ONESYNC_GRAPH_CLIENT_ID":         "5f1c9a3e-7b2d-4c8e-a6f0-3d9b1e2c4a57",
+	"ONESYNC_GRAPH_CLIENT_SECRET":     "test-secret-not-used",
+	"ONESYNC_GRAPH_AUTHORITY":         "http://127.0.0.1:9",
+	"ONESYNC_GRAPH_BASE_URL":          "http://127.0.0.1:9/v1.0",
+	"ONESYNC_ONECLOUD_URL":            "http://127.0.0.1:9",
+	"ONESYNC_ONECLOUD_API_KEY":        "test-key-not-used",
+	"ONESYNC_ONECLOUD_SIGNING_SECRET": "test-signing-secret-not-used",
 }
 
 func TestUsageErrorsExit2(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,25 +33,37 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 	defer func() { _ = logger.Sync() }()
 	f.log(logger)
 
+	a, err := buildApp(ctx, cfg.Store, &cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeApp(a, logger)
+
 	cc := cfg.Temporal.client()
 	cc.Logger = logger
+	cc.MetricsHandler = worker.PrometheusMetrics(a.Metrics)
 	c, err := worker.Dial(ctx, cc)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	a, err := buildApp(ctx, appConfig{StoreDSN: cfg.Store, WithActivities: true}, logger)
-	if err != nil {
-		return err
+	if cfg.MetricsAddr != "" {
+		l, err := listen("--metrics-addr", cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		m := serveHTTP(l, a.metricsHandler(), logger)
+		defer func() { _ = m.Shutdown(5 * time.Second) }()
 	}
-	defer closeApp(a, logger)
 
 	fatal := make(chan error, 1)
 	w := worker.New(c, worker.Options{
 		Logger:       logger,
 		Activities:   a.Activities,
 		StopTimeout:  cfg.ShutdownTimeout,
+		SyncInterval: cfg.Sync.Interval,
+		SyncWindow:   cfg.Sync.Window,
 		OnFatalError: func(err error) { fatal <- err },
 	})
 	if err := w.Start(); err != nil {
@@ -64,6 +77,7 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 		logger.Info("stopping: finishing running activities",
 			zap.Duration("timeout", cfg.ShutdownTimeout))
 		w.Stop()
+		a.releaseSIP(logger)
 		logger.Info("stopped")
 		return nil
 	case err := <-fatal:
@@ -107,23 +121,25 @@ func runAPI(ctx context.Context, env *runEnv, args []string) error {
 	}
 	defer c.Close()
 
-	a, err := buildApp(ctx, appConfig{StoreDSN: cfg.Store}, logger)
+	a, err := buildApp(ctx, cfg.Store, nil, logger)
 	if err != nil {
 		return err
 	}
 	defer closeApp(a, logger)
 
 	h, err := api.NewServer(api.Deps{
-		Logger:         logger,
-		Temporal:       c,
-		Store:          a.Store,
-		PublicURL:      cfg.PublicURL,
-		TemporalUIURL:  cfg.TemporalUIURL,
-		Namespace:      cfg.Temporal.Namespace,
-		SecureCookies:  cfg.SecureCookies,
-		TrustedProxies: cfg.trustedProxies(),
-		// Placeholder: ConsentAuthority and ClientID are set from the Graph
-		// settings the integrator adds to apiConfig.
+		Logger:           logger,
+		Temporal:         c,
+		Store:            a.Store,
+		PublicURL:        cfg.PublicURL,
+		TemporalUIURL:    cfg.TemporalUIURL,
+		Namespace:        cfg.Temporal.Namespace,
+		SecureCookies:    cfg.SecureCookies,
+		TrustedProxies:   cfg.trustedProxies(),
+		ConsentAuthority: cfg.Graph.Authority,
+		ClientID:         cfg.Graph.ClientID,
+		DirectorySource:  cfg.Directory,
+		Metrics:          a.metricsHandler(),
 	})
 	if err != nil {
 		return configErrorf("%w", err)

@@ -4,79 +4,117 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/setera/onesync/activities"
+	"github.com/setera/onesync/devstack"
+	graphclient "github.com/setera/onesync/graph/client"
+	"github.com/setera/onesync/pbx"
+	"github.com/setera/onesync/pbx/sip"
 	"github.com/setera/onesync/store"
 )
 
-// appConfig is what building the app needs from a subcommand's
-// configuration.
-type appConfig struct {
-	// StoreDSN names OneSync's database (see store.Open).
-	StoreDSN string
-	// Dev is set by `onesync dev`: the app then also runs the simulators
-	// and points the Graph client and the PBX connector at them.
-	Dev bool
-	// WithActivities builds the activities; only the processes that run a
-	// worker need them.
-	WithActivities bool
-}
-
-// app is everything a OneSync process runs besides Temporal, the worker
-// and the HTTP server: the store, the clients of the outside services,
-// the activities and, in `onesync dev`, the simulators. Each subcommand
-// builds it with buildApp and closes it last.
+// app is what `worker` and `api` run besides Temporal and the HTTP
+// server: the store and, for the worker, the Graph client, the PBX
+// connector and the activities built on them. (`onesync dev` builds the
+// same from package devstack, pointed at the simulators.)
 type app struct {
-	Store *store.DB
-
-	// Activities is given to worker.New. It stays nil until the Graph
-	// client and the PBX connector are attached below; the worker then
-	// registers the workflows only.
+	Store      *store.DB
 	Activities *activities.Activities
+	Metrics    *prometheus.Registry
 
-	// Endpoints are extra lines for the block `onesync dev` prints, such
-	// as the simulators' addresses.
-	Endpoints []endpoint
-
+	sip     *sip.Publisher
 	closers []func() error
 }
 
-// endpoint is one line of the block `onesync dev` prints.
-type endpoint struct {
-	Name string
-	URL  string
-}
+// buildApp opens the store; with a worker configuration it also builds the
+// activities. On error whatever was built is closed.
+func buildApp(ctx context.Context, dsn string, wc *workerConfig, logger *zap.Logger) (*app, error) {
+	a := &app{Metrics: prometheus.NewRegistry()}
+	a.Metrics.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-// buildApp builds the app for cfg. On error whatever was built is closed.
-func buildApp(ctx context.Context, cfg appConfig, logger *zap.Logger) (*app, error) {
-	a := &app{}
-
-	db, err := store.Open(ctx, cfg.StoreDSN)
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", redactDSN(cfg.StoreDSN), err)
+		return nil, fmt.Errorf("open store %s: %w", redactDSN(dsn), err)
 	}
 	a.Store = db
 	a.closers = append(a.closers, db.Close)
 
-	// Placeholder, simulators: in `onesync dev` (cfg.Dev) the Graph and
-	// Entra simulator (devstack/graphsim, 127.0.0.1:8081) and the OneCloud
-	// simulator (devstack/onecloudsim, 127.0.0.1:8082) are started here,
-	// their Close appended to a.closers and their addresses to a.Endpoints.
-
-	// Placeholder, Graph client and PBX connector: built here from the
-	// configuration (in dev, pointed at the simulators above).
-
-	// Placeholder, activities: once the Graph client and the PBX connector
-	// exist, cfg.WithActivities builds
-	//	a.Activities = &activities.Activities{Store: db, Graph: ..., PBX: ...,
-	//		Logger: logger}
-	_ = cfg.WithActivities
-
-	logger.Debug("app built", zap.Bool("dev", cfg.Dev),
-		zap.Bool("activities", a.Activities != nil))
+	if wc != nil {
+		if err := a.buildActivities(wc, logger); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+func (a *app) buildActivities(wc *workerConfig, logger *zap.Logger) error {
+	gcfg := wc.Graph.config()
+	gcfg.Logger = logger.Named("graph")
+	gc, err := graphclient.New(gcfg)
+	if err != nil {
+		return configErrorf("Graph client: %w", err)
+	}
+	metrics, err := activities.NewMetrics(a.Metrics)
+	if err != nil {
+		return err
+	}
+
+	var conn pbx.Connector
+	var dir pbx.Directory
+	switch wc.PBX.Connector {
+	case devstack.ConnectorSIP:
+		sc := wc.PBX.SIP.config()
+		sc.Logger = logger.Named("sip")
+		pub, err := sip.New(sc)
+		if err != nil {
+			return configErrorf("SIP connector: %w", err)
+		}
+		a.sip = pub
+		dir = a.Store.Directory()
+		conn = pbx.Combine(dir, pub)
+	default:
+		rc := wc.PBX.rest()
+		rc.Logger = logger.Named("pbx")
+		rest, err := pbx.NewREST(rc)
+		if err != nil {
+			return configErrorf("OneCloud connector: %w", err)
+		}
+		conn = rest
+	}
+
+	a.Activities = &activities.Activities{
+		Store: a.Store, Graph: gc, PBX: conn, Directory: dir,
+		Logger: logger, Metrics: metrics,
+	}
+	return nil
+}
+
+// releaseSIP clears every line the SIP publisher made busy, for a clean
+// shutdown of a worker: nobody's lamp stays red while no worker runs.
+func (a *app) releaseSIP(logger *zap.Logger) {
+	if a.sip == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.sip.ClearAll(ctx); err != nil {
+		logger.Warn("clear SIP lines at shutdown", zap.Error(err))
+	}
+	_ = a.sip.Close()
+}
+
+// metricsHandler serves the app's Prometheus registry.
+func (a *app) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{})
 }
 
 // Close closes what buildApp opened, last opened first.

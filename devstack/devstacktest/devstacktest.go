@@ -1,0 +1,169 @@
+// Package devstacktest starts the whole OneSync stack for a test, on free
+// loopback ports with a throw-away data folder, and connects tenants to it
+// the way the onboarding does, so that integration tests, the browser
+// journey and the benchmark share one way in.
+package devstacktest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/setera/onesync/devstack"
+	"github.com/setera/onesync/store"
+	"github.com/setera/onesync/workflows"
+)
+
+// Start runs a stack for t and stops it when t ends. Zero fields of o take
+// test defaults: a temporary data folder, Temporal in memory without its
+// UI, free ports everywhere, a 1 s polling interval, and t's logger at
+// warning level.
+func Start(t testing.TB, o devstack.Options) *devstack.Stack {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+		o.InMemoryTemporal = true
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:0"
+	}
+	if o.GraphAddr == "" {
+		o.GraphAddr = "127.0.0.1:0"
+	}
+	if o.OneCloudAddr == "" {
+		o.OneCloudAddr = "127.0.0.1:0"
+	}
+	if o.TemporalUIPort == 0 {
+		o.DisableUI = true
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := devstack.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start the stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop the stack: %v", err)
+		}
+	})
+	return s
+}
+
+// Org is an organisation connected by Connect.
+type Org struct {
+	ID       string
+	TenantID string
+	PBXOrg   string
+	Import   workflows.ImportResult
+}
+
+// Connect takes an organisation through the onboarding without the
+// browser: it registers the organisation in the store, starts its
+// Onboarding workflow, approves it as staff, grants admin consent in the
+// Graph simulator, signals the consent and waits until the workflow has
+// imported the users and started the tenant's presence sync. pbxOrg is
+// the organisation's id in the OneCloud simulator.
+func Connect(t testing.TB, s *devstack.Stack, name, tenantID, pbxOrg string) Org {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	id := "org-" + strings.ToLower(strings.NewReplacer(" ", "-", ".", "").Replace(name))
+	now := time.Now().UTC()
+	err := s.Store.CreateOrgWithAdmin(ctx,
+		store.Org{ID: id, Name: name, PBXOrg: pbxOrg, Stage: string(workflows.StageAwaitingApproval),
+			StageSince: now, CreatedAt: now},
+		store.Admin{ID: "admin-" + id, OrgID: id, Name: "Admin of " + name,
+			Email: "admin@" + id + ".example", PasswordHash: "not-a-login", CreatedAt: now})
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    workflows.OnboardingID(id),
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.OnboardingWorkflow, workflows.OnboardingInput{
+		OrgID: id, OrgName: name, RegisteredAt: now,
+	})
+	if err != nil {
+		t.Fatalf("start onboarding of %s: %v", name, err)
+	}
+	signal(t, ctx, s, run, workflows.SignalApprove,
+		workflows.ApproveSignal{Staff: s.StaffEmail, Note: "test"})
+	if err := s.Graph.Consent(tenantID); err != nil {
+		t.Fatalf("consent in the Graph simulator: %v", err)
+	}
+	signal(t, ctx, s, run, workflows.SignalConsentGranted,
+		workflows.ConsentGrantedSignal{TenantID: tenantID, By: "admin-" + id})
+
+	var res workflows.ImportResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("onboarding of %s: %v", name, err)
+	}
+	WaitSyncing(t, s, tenantID)
+	return Org{ID: id, TenantID: tenantID, PBXOrg: pbxOrg, Import: res}
+}
+
+func signal(t testing.TB, ctx context.Context, s *devstack.Stack, run client.WorkflowRun,
+	name string, arg any) {
+	t.Helper()
+	if err := s.Client.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), name, arg); err != nil {
+		t.Fatalf("signal %s to %s: %v", name, run.GetID(), err)
+	}
+}
+
+// SyncStatus queries the tenant's PresenceSync workflow.
+func SyncStatus(ctx context.Context, s *devstack.Stack, tenantID string) (
+	workflows.PresenceSyncStatus, error) {
+	var st workflows.PresenceSyncStatus
+	v, err := s.Client.QueryWorkflow(ctx, workflows.PresenceSyncID(tenantID), "",
+		workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+// WaitSyncing waits until the tenant's presence sync answers its status
+// query, which it does from its first workflow task on.
+func WaitSyncing(t testing.TB, s *devstack.Stack, tenantID string) {
+	t.Helper()
+	Eventually(t, time.Minute, "the presence sync of "+tenantID+" answers", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := SyncStatus(ctx, s, tenantID)
+		return err
+	})
+}
+
+// Eventually polls cond every 50 ms until it returns nil or within passes;
+// then the test fails with what was awaited and the last error.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: %v", within, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
