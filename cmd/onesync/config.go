@@ -622,3 +622,11 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+func (c *devConfig) logSettings() logConfig { return c.Log }
+
+func (c *workerConfig) logSettings() logConfig { return c.Log }
+
+func (c *apiConfig) logSettings() logConfig { return c.Log }
+
+func (c *staffAddConfig) logSettings() logConfig { return c.Log }

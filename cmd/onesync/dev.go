@@ -11,7 +11,6 @@ import (
 	"github.com/setera/onesync/devstack"
 	"github.com/setera/onesync/devstack/onecloudsim"
 	"github.com/setera/onesync/devstack/temporaldev"
-	"github.com/setera/onesync/logging"
 )
 
 // runDev runs everything on this machine until ctx is cancelled: the
@@ -19,20 +18,10 @@ import (
 // portal (package devstack).
 func runDev(ctx context.Context, env *runEnv, args []string) error {
 	var cfg devConfig
-	f := newFlags("dev", "Runs Temporal with its UI, the Graph and OneCloud simulators, the worker\n"+
-		"and the portal on this machine, keeping state in the data folder across restarts.",
-		env.stderr)
-	cfg.register(f)
-	if err := f.parse(args, env.getenv); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-
-	logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
+	f, logger, err := setUp(env, "dev", "Runs Temporal with its UI, the Graph and OneCloud simulators, the worker\n"+
+		"and the portal on this machine, keeping state in the data folder across restarts.", &cfg, args)
 	if err != nil {
-		return configErrorf("%w", err)
+		return err
 	}
 	defer func() { _ = logger.Sync() }()
 

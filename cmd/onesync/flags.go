@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/setera/onesync/logging"
 )
 
 // errHelp is returned when -h asked for a command's usage.
@@ -179,4 +181,31 @@ func redactDSN(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// commandConfig is the configuration of one subcommand.
+type commandConfig interface {
+	register(f *flags)
+	validate() error
+	logSettings() logConfig
+}
+
+// setUp reads and validates a subcommand's configuration from args and
+// the environment, then builds its logger. The caller syncs the logger.
+func setUp(env *runEnv, name, help string, cfg commandConfig, args []string) (
+	*flags, *zap.Logger, error) {
+	f := newFlags(name, help, env.stderr)
+	cfg.register(f)
+	if err := f.parse(args, env.getenv); err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	lc := cfg.logSettings()
+	logger, err := logging.New(lc.Format, lc.Level)
+	if err != nil {
+		return nil, nil, configErrorf("%w", err)
+	}
+	return f, logger, nil
 }

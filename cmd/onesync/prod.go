@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/setera/onesync/api"
-	"github.com/setera/onesync/logging"
 	"github.com/setera/onesync/worker"
 )
 
@@ -16,19 +15,10 @@ import (
 // cluster until ctx is cancelled. Any number of replicas may run.
 func runWorker(ctx context.Context, env *runEnv, args []string) error {
 	var cfg workerConfig
-	f := newFlags("worker", "Runs OneSync's Temporal workflows and activities against a Temporal\n"+
-		"cluster, on task queue onesync. Run as many replicas as the load needs.", env.stderr)
-	cfg.register(f)
-	if err := f.parse(args, env.getenv); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-
-	logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
+	f, logger, err := setUp(env, "worker", "Runs OneSync's Temporal workflows and activities against a Temporal\n"+
+		"cluster, on task queue onesync. Run as many replicas as the load needs.", &cfg, args)
 	if err != nil {
-		return configErrorf("%w", err)
+		return err
 	}
 	defer func() { _ = logger.Sync() }()
 	f.log(logger)
@@ -90,19 +80,10 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 // behind a load balancer.
 func runAPI(ctx context.Context, env *runEnv, args []string) error {
 	var cfg apiConfig
-	f := newFlags("api", "Serves the portal, the staff pages, the consent callback and the JSON\n"+
-		"API against a Temporal cluster. Run as many replicas as the load needs.", env.stderr)
-	cfg.register(f)
-	if err := f.parse(args, env.getenv); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-
-	logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
+	f, logger, err := setUp(env, "api", "Serves the portal, the staff pages, the consent callback and the JSON\n"+
+		"API against a Temporal cluster. Run as many replicas as the load needs.", &cfg, args)
 	if err != nil {
-		return configErrorf("%w", err)
+		return err
 	}
 	defer func() { _ = logger.Sync() }()
 	f.log(logger)

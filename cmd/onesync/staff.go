@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/setera/onesync/api"
-	"github.com/setera/onesync/logging"
 	"github.com/setera/onesync/store"
 )
 
@@ -28,19 +27,10 @@ const (
 // printed once on standard output, never in a log line.
 func runStaffAdd(ctx context.Context, env *runEnv, args []string) error {
 	var cfg staffAddConfig
-	f := newFlags("staff add", "Creates a Setera staff account that can log in to the staff pages.",
-		env.stderr)
-	cfg.register(f)
-	if err := f.parse(args, env.getenv); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-
-	logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
+	_, logger, err := setUp(env, "staff add",
+		"Creates a Setera staff account that can log in to the staff pages.", &cfg, args)
 	if err != nil {
-		return configErrorf("%w", err)
+		return err
 	}
 	defer func() { _ = logger.Sync() }()
 
