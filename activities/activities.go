@@ -162,6 +162,25 @@ func (a *Activities) tenantOfOrg(ctx context.Context,
 	return t, nil
 }
 
+// tenantAndOrg checks an activity's organisation and tenant ids, loads the
+// tenant (which must be bound to the organisation) and the organisation.
+// op names the activity in the error for missing ids.
+func (a *Activities) tenantAndOrg(ctx context.Context, op, tenantID, orgID string) (
+	store.Tenant, store.Org, error) {
+	if orgID == "" || tenantID == "" {
+		return store.Tenant{}, store.Org{}, invalid("%s: org id and tenant id are required", op)
+	}
+	t, err := a.tenantOfOrg(ctx, tenantID, orgID)
+	if err != nil {
+		return store.Tenant{}, store.Org{}, err
+	}
+	org, err := a.Store.Org(ctx, orgID)
+	if err != nil {
+		return store.Tenant{}, store.Org{}, storeErr("load org "+orgID, err)
+	}
+	return t, org, nil
+}
+
 // audit adds an audit entry. A failed audit write fails the activity, so
 // that it is retried rather than lost.
 func (a *Activities) audit(ctx context.Context, actor, orgID, action, detail string) error {

@@ -28,15 +28,9 @@ const maxListed = 100
 // the next push continues the extension's sequence.
 func (a *Activities) ImportUsers(ctx context.Context,
 	in workflows.ImportUsersInput) (workflows.ImportResult, error) {
-	if in.OrgID == "" || in.TenantID == "" {
-		return workflows.ImportResult{}, invalid("import users: org id and tenant id are required")
-	}
-	if _, err := a.tenantOfOrg(ctx, in.TenantID, in.OrgID); err != nil {
-		return workflows.ImportResult{}, err
-	}
-	org, err := a.Store.Org(ctx, in.OrgID)
+	_, org, err := a.tenantAndOrg(ctx, "import users", in.TenantID, in.OrgID)
 	if err != nil {
-		return workflows.ImportResult{}, storeErr("load org "+in.OrgID, err)
+		return workflows.ImportResult{}, err
 	}
 
 	users, err := a.Graph.ListUsers(ctx, in.TenantID)
@@ -81,16 +75,9 @@ func (a *Activities) ImportUsers(ctx context.Context,
 // no longer exist are removed then too.
 func (a *Activities) RefreshUsers(ctx context.Context,
 	in workflows.RefreshUsersInput) (workflows.RefreshUsersResult, error) {
-	if in.OrgID == "" || in.TenantID == "" {
-		return workflows.RefreshUsersResult{}, invalid("refresh users: org id and tenant id are required")
-	}
-	tenant, err := a.tenantOfOrg(ctx, in.TenantID, in.OrgID)
+	tenant, org, err := a.tenantAndOrg(ctx, "refresh users", in.TenantID, in.OrgID)
 	if err != nil {
 		return workflows.RefreshUsersResult{}, err
-	}
-	org, err := a.Store.Org(ctx, in.OrgID)
-	if err != nil {
-		return workflows.RefreshUsersResult{}, storeErr("load org "+in.OrgID, err)
 	}
 
 	delta, full, err := a.userChanges(ctx, tenant)

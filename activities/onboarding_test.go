@@ -123,7 +123,7 @@ func TestImportUsersStoresLinksAndReports(t *testing.T) {
 		pbx.Extension{Number: "104", Email: "eva@example.fi"},
 		pbx.Extension{Number: "105", Email: "guest@partner.com", Name: "Partner"},
 	)
-	acts := &Activities{Store: db, Graph: g, PBX: newFakePBX(), Directory: dir}
+	acts := &Activities{Store: db, Graph: g, PBX: dir}
 	env, cancel := activityEnv(acts)
 	defer cancel()
 
@@ -325,4 +325,37 @@ func TestExportedMethodsAreTheContractActivities(t *testing.T) {
 		got = append(got, typ.Method(i).Name)
 	}
 	check(t, "exported methods", got, want)
+}
+
+// A SIP deployment has no directory API: the import reads the list the
+// admin uploaded, which the store keeps by OneSync's organisation id.
+func TestImportUsersReadsTheUploadedListOfTheOrganisation(t *testing.T) {
+	db := openStore(t, true)
+	ctx := context.Background()
+	if err := db.SetExtensions(ctx, testOrg, []pbx.Extension{
+		{Number: "201", Email: "anna@example.fi"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g := &fakeGraph{users: []graph.User{member("u1", "Anna", "anna@example.fi", "anna@example.fi")}}
+	acts := &Activities{Store: db, Graph: g, PBX: newFakePBX(), Directory: db.Directory()}
+	env, cancel := activityEnv(acts)
+	defer cancel()
+
+	val, err := env.ExecuteActivity(acts.ImportUsers,
+		workflows.ImportUsersInput{OrgID: testOrg, TenantID: testTenant})
+	if err != nil {
+		t.Fatalf("ImportUsers: %v", err)
+	}
+	var res workflows.ImportResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Activated != 1 {
+		t.Fatalf("%d activated from the uploaded list, want 1", res.Activated)
+	}
+	links, err := db.Links(ctx, testTenant)
+	if err != nil || len(links) != 1 || links[0].Extension != "201" {
+		t.Fatalf("links %+v (%v), want anna on 201", links, err)
+	}
 }

@@ -123,12 +123,9 @@ type syncer struct {
 func (a *Activities) newSyncer(ctx context.Context,
 	in workflows.SyncPresenceInput) (*syncer, error) {
 	log := a.log().With(zap.String("tenant", in.TenantID), zap.String("org", in.OrgID))
-	if _, err := a.tenantOfOrg(ctx, in.TenantID, in.OrgID); err != nil {
-		return nil, err
-	}
-	org, err := a.Store.Org(ctx, in.OrgID)
+	_, org, err := a.tenantAndOrg(ctx, "sync presence", in.TenantID, in.OrgID)
 	if err != nil {
-		return nil, storeErr("load org "+in.OrgID, err)
+		return nil, err
 	}
 	s := &syncer{a: a, in: in, pbxOrg: org.PBXOrg, users: map[string]*userLine{}, log: log}
 
@@ -488,15 +485,9 @@ func (a *Activities) permanentGraphError(tenant string, err error) error {
 // releases the rest (the released ones are then already available).
 func (a *Activities) ReleaseLines(ctx context.Context,
 	in workflows.ReleaseLinesInput) (workflows.ReleaseLinesResult, error) {
-	if in.OrgID == "" || in.TenantID == "" {
-		return workflows.ReleaseLinesResult{}, invalid("release lines: org id and tenant id are required")
-	}
-	if _, err := a.tenantOfOrg(ctx, in.TenantID, in.OrgID); err != nil {
-		return workflows.ReleaseLinesResult{}, err
-	}
-	org, err := a.Store.Org(ctx, in.OrgID)
+	_, org, err := a.tenantAndOrg(ctx, "release lines", in.TenantID, in.OrgID)
 	if err != nil {
-		return workflows.ReleaseLinesResult{}, storeErr("load org "+in.OrgID, err)
+		return workflows.ReleaseLinesResult{}, err
 	}
 	links, err := a.Store.Links(ctx, in.TenantID)
 	if err != nil {
