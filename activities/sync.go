@@ -227,7 +227,9 @@ func (s *syncer) poll(ctx context.Context) error {
 	}
 
 	observed := s.a.now()
-	got, err := s.a.Graph.Presences(ctx, s.in.TenantID, s.ids)
+	var got graph.PresenceResult
+	var err error
+	s.heartbeatDuring(ctx, func() { got, err = s.a.Graph.Presences(ctx, s.in.TenantID, s.ids) })
 	if err != nil && ctx.Err() != nil {
 		return nil // the window ends; nothing failed
 	}
@@ -264,6 +266,40 @@ func (s *syncer) poll(ctx context.Context) error {
 	}
 	activity.RecordHeartbeat(ctx, s.progress)
 	return nil
+}
+
+// heartbeatKeepAlive is how often a poll that is still waiting heartbeats.
+// It is well inside the workflow's heartbeat timeout (30 s), so that a read
+// that waits out a long Retry-After, or a push that retries, does not look
+// like a dead worker.
+var heartbeatKeepAlive = 5 * time.Second
+
+// recordHeartbeat is activity.RecordHeartbeat; tests count the calls.
+var recordHeartbeat = activity.RecordHeartbeat
+
+// heartbeatDuring runs fn and, while it runs, heartbeats the progress as it
+// stood when fn began. fn must not change s.progress: the heartbeats read
+// it from another goroutine, and stop before heartbeatDuring returns.
+func (s *syncer) heartbeatDuring(ctx context.Context, fn func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(heartbeatKeepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				recordHeartbeat(ctx, s.progress)
+			}
+		}
+	}()
+	fn()
+	close(done)
+	wg.Wait()
 }
 
 // change is one line state to push.
@@ -309,17 +345,20 @@ func (s *syncer) push(ctx context.Context, observed time.Time,
 	}
 	outs := make([]pushOutcome, len(changes))
 	sem := make(chan struct{}, s.a.pushConcurrency())
-	var wg sync.WaitGroup
-	for i, c := range changes {
-		u := s.users[c.user]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			outs[i] = s.a.publishAt(ctx, s.pbxOrg, s.in.TenantID, c.user, u.ext, c.out, u.seq, observed)
-		}()
-	}
-	wg.Wait()
+	s.heartbeatDuring(ctx, func() {
+		var wg sync.WaitGroup
+		for i, c := range changes {
+			u := s.users[c.user]
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				outs[i] = s.a.publishAt(ctx, s.pbxOrg, s.in.TenantID, c.user, u.ext, c.out,
+					u.seq, observed)
+			}()
+		}
+		wg.Wait()
+	})
 
 	var updates []store.StateUpdate
 	failed := 0
