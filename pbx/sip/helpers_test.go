@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/setera/onesync/pbx/sip/siptest"
 )
 
 // etagOf returns the SIP-ETag the line's worker holds for event.
@@ -43,9 +45,9 @@ func asStatus(err error, se **StatusError) bool {
 	return errors.As(err, se)
 }
 
-func mustLast(t *testing.T, w *watcher) notify {
+func mustLast(t *testing.T, w *siptest.Watcher) siptest.Notify {
 	t.Helper()
-	n, ok := w.last()
+	n, ok := w.Last()
 	if !ok {
 		t.Fatal("no NOTIFY received")
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/setera/onesync/pbx"
+	"github.com/setera/onesync/pbx/sip/siptest"
 	"github.com/setera/onesync/presence"
 )
 
@@ -54,27 +55,27 @@ func lineOf(t *testing.T, p *Publisher, ext string) *line {
 // A desk phone that watches an extension sees its lamp go red when the
 // user is busy and dark again when the user is free, over UDP and TCP.
 func TestKamailioBusyThenFree(t *testing.T) {
-	k := startKamailio(t, false, "", "")
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 
 	for _, tc := range []struct {
 		transport Transport
 		ext       string
 	}{{UDP, "201"}, {TCP, "202"}} {
 		t.Run(string(tc.transport), func(t *testing.T) {
-			p := newTestPublisher(t, Config{Server: k.addr(), Transport: tc.transport})
-			w := newWatcher(t, k.addr(), tc.ext, eventDialog)
+			p := newTestPublisher(t, Config{Server: k.Addr(), Transport: tc.transport})
+			w := siptest.NewWatcher(t, k.Addr(), testDomain, tc.ext, eventDialog)
 
 			publish(t, p, tc.ext, presence.Busy)
-			body := w.waitDialog(dialogConfirmed, notifyWait)
+			body := w.WaitDialog(dialogConfirmed, notifyWait).Body
 			if want := "sip:" + tc.ext + "@" + testDomain; !containsEntity(body, want) {
 				t.Errorf("NOTIFY entity is not %s:\n%s", want, body)
 			}
 
 			publish(t, p, tc.ext, presence.Available)
-			w.waitDialog(dialogTerminated, notifyWait)
+			w.WaitDialog(dialogTerminated, notifyWait)
 
 			publish(t, p, tc.ext, presence.DoNotDisturb)
-			w.waitDialog(dialogConfirmed, notifyWait)
+			w.WaitDialog(dialogConfirmed, notifyWait)
 		})
 	}
 }
@@ -82,10 +83,10 @@ func TestKamailioBusyThenFree(t *testing.T) {
 // C13: busy, available, busy within 100 ms ends with the lamp red, and the
 // publisher never has two PUBLISHes for the extension in flight.
 func TestKamailioCoalescesToNewest(t *testing.T) {
-	k := startKamailio(t, false, "", "")
-	p := newTestPublisher(t, Config{Server: k.addr()})
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	p := newTestPublisher(t, Config{Server: k.Addr()})
 	const ext = "301"
-	w := newWatcher(t, k.addr(), ext, eventDialog)
+	w := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -106,10 +107,10 @@ func TestKamailioCoalescesToNewest(t *testing.T) {
 		}
 	}
 
-	w.waitDialog(dialogConfirmed, notifyWait)
+	w.WaitDialog(dialogConfirmed, notifyWait)
 	// A phone that subscribes now gets the server's final state.
-	late := newWatcher(t, k.addr(), ext, eventDialog)
-	late.waitDialog(dialogConfirmed, notifyWait)
+	late := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
+	late.WaitDialog(dialogConfirmed, notifyWait)
 
 	l := lineOf(t, p, ext)
 	if got := l.maxInFlight.Load(); got != 1 {
@@ -128,14 +129,14 @@ func TestKamailioCoalescesToNewest(t *testing.T) {
 // database); the next refresh gets an error answer and one fresh PUBLISH
 // puts the current state back.
 func TestKamailioRefreshAfterRestartRecovers(t *testing.T) {
-	k := startKamailio(t, false, "", "")
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	// A short lifetime makes the refresh come within seconds.
-	p := newTestPublisher(t, Config{Server: k.addr(), Expires: 8 * time.Second})
+	p := newTestPublisher(t, Config{Server: k.Addr(), Expires: 8 * time.Second})
 	const ext = "401"
-	w := newWatcher(t, k.addr(), ext, eventDialog)
+	w := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
 
 	publish(t, p, ext, presence.Busy)
-	w.waitDialog(dialogConfirmed, notifyWait)
+	w.WaitDialog(dialogConfirmed, notifyWait)
 
 	l := lineOf(t, p, ext)
 	firstETag := l.etagOf(p, eventDialog)
@@ -149,14 +150,14 @@ func TestKamailioRefreshAfterRestartRecovers(t *testing.T) {
 		return e != "" && e != firstETag
 	})
 
-	k.restartFresh("", "")
-	w2 := newWatcher(t, k.addr(), ext, eventDialog)
+	k.RestartFresh()
+	w2 := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
 	// The fresh server holds nothing for the extension...
-	w2.waitDialog("", notifyWait)
+	w2.WaitDialog("", notifyWait)
 	before := l.sent.Load()
 	// ...until the publisher's next refresh is refused and it publishes
 	// the current state afresh.
-	w2.waitDialog(dialogConfirmed, 30*time.Second)
+	w2.WaitDialog(dialogConfirmed, 30*time.Second)
 	if l.sent.Load() < before+2 {
 		t.Errorf("expected a refused refresh and a fresh PUBLISH, sent %d", l.sent.Load()-before)
 	}
@@ -165,19 +166,19 @@ func TestKamailioRefreshAfterRestartRecovers(t *testing.T) {
 // C15: when the sync ends, every line the publisher set busy (or dnd) is
 // cleared, and lines it left free get no PUBLISH.
 func TestKamailioClearAllClearsBusyLines(t *testing.T) {
-	k := startKamailio(t, false, "", "")
-	p := newTestPublisher(t, Config{Server: k.addr(), Transport: TCP})
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	p := newTestPublisher(t, Config{Server: k.Addr(), Transport: TCP})
 
 	busy := map[string]presence.LineState{"501": presence.Busy, "502": presence.Busy,
 		"503": presence.DoNotDisturb}
-	watchers := map[string]*watcher{}
+	watchers := map[string]*siptest.Watcher{}
 	for ext, s := range busy {
-		watchers[ext] = newWatcher(t, k.addr(), ext, eventDialog)
+		watchers[ext] = siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
 		publish(t, p, ext, s)
 	}
 	publish(t, p, "504", presence.Available)
 	for _, w := range watchers {
-		w.waitDialog(dialogConfirmed, notifyWait)
+		w.WaitDialog(dialogConfirmed, notifyWait)
 	}
 	freeSent := lineOf(t, p, "504").sent.Load()
 
@@ -187,7 +188,7 @@ func TestKamailioClearAllClearsBusyLines(t *testing.T) {
 		t.Fatalf("ClearAll: %v", err)
 	}
 	for _, w := range watchers {
-		w.waitDialog(dialogTerminated, notifyWait)
+		w.WaitDialog(dialogTerminated, notifyWait)
 	}
 	if got := lineOf(t, p, "504").sent.Load(); got != freeSent {
 		t.Errorf("ClearAll sent %d PUBLISH(es) for a line that was free", got-freeSent)
@@ -205,17 +206,18 @@ func TestKamailioClearAllClearsBusyLines(t *testing.T) {
 // fail with the server's answer.
 func TestKamailioDigestAuth(t *testing.T) {
 	const user, password = "onesync", "s3cret-for-this-test"
-	k := startKamailio(t, true, user, password)
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{Auth: true,
+		Username: user, Password: password})
 	const ext = "601"
-	w := newWatcher(t, k.addr(), ext, eventDialog)
+	w := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventDialog)
 
-	p := newTestPublisher(t, Config{Server: k.addr(), Username: user, Password: password})
+	p := newTestPublisher(t, Config{Server: k.Addr(), Username: user, Password: password})
 	publish(t, p, ext, presence.Busy)
-	w.waitDialog(dialogConfirmed, notifyWait)
+	w.WaitDialog(dialogConfirmed, notifyWait)
 
 	for name, cfg := range map[string]Config{
-		"wrong password": {Server: k.addr(), Username: user, Password: "wrong"},
-		"no credentials": {Server: k.addr()},
+		"wrong password": {Server: k.Addr(), Username: user, Password: "wrong"},
+		"no credentials": {Server: k.Addr()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := newTestPublisher(t, cfg)
@@ -231,17 +233,17 @@ func TestKamailioDigestAuth(t *testing.T) {
 		})
 	}
 	// The refused publishers changed nothing.
-	if got := shownDialogState(t, mustLast(t, w).body); got != dialogConfirmed {
+	if got := shownDialogState(t, mustLast(t, w).Body); got != dialogConfirmed {
 		t.Errorf("after refused PUBLISHes the lamp shows %q", got)
 	}
 }
 
 // With PublishPresence the presence package carries the RPID activity.
 func TestKamailioPresencePackage(t *testing.T) {
-	k := startKamailio(t, false, "", "")
-	p := newTestPublisher(t, Config{Server: k.addr(), PublishPresence: true})
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	p := newTestPublisher(t, Config{Server: k.Addr(), PublishPresence: true})
 	const ext = "701"
-	w := newWatcher(t, k.addr(), ext, eventPresence)
+	w := siptest.NewWatcher(t, k.Addr(), testDomain, ext, eventPresence)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -249,12 +251,12 @@ func TestKamailioPresencePackage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	w.waitBody(notifyWait, "activity on-the-phone", func(b string) bool {
+	w.WaitBody(notifyWait, "activity on-the-phone", func(b string) bool {
 		return containsAll(b, "on-the-phone", "<basic>open</basic>")
 	})
 
 	publish(t, p, ext, presence.Away)
-	w.waitBody(notifyWait, "activity away", func(b string) bool {
+	w.WaitBody(notifyWait, "activity away", func(b string) bool {
 		return containsAll(b, "away") && !containsAll(b, "on-the-phone")
 	})
 }
