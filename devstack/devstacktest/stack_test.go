@@ -2,6 +2,9 @@ package devstacktest_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,4 +35,22 @@ func TestConnectedDemoTenantLightsTheLamp(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The push shows on /metrics beside the Temporal SDK's own metrics.
+	resp, err := http.Get(s.PortalURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`onesync_presence_changes_pushed_total{state="busy"} 1`,
+		"onesync_tenants_syncing 1",
+		"temporal_activity_execution_latency_seconds",
+		"temporal_workflow_task_queue_poll_succeed",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
