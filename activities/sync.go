@@ -153,6 +153,12 @@ func (a *Activities) newSyncer(ctx context.Context,
 		s.ids = append(s.ids, l.UserID)
 	}
 
+	// A cached token keeps working after the customer deleted the app:
+	// ask Entra afresh once a window, so that revocation ends this window.
+	if f, ok := a.Graph.(interface{ ForgetToken(tenant string) }); ok {
+		f.ForgetToken(in.TenantID)
+	}
+
 	s.progress = SyncProgress{
 		WindowEnd: a.now().Add(in.Window),
 		Lines:     map[string]workflows.LineRecord{},

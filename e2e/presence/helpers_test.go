@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +37,8 @@ const maxDelay = interval + time.Second
 var demoExt = []string{"1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008",
 	"1009", "1010"}
 
-// start runs a stack with the given window and connects the demo tenant.
-func startDemo(t *testing.T, window time.Duration) *devstack.Stack {
+// startDemo runs a stack with the given window and connects the demo tenant.
+func startDemo(t *testing.T, window time.Duration) (*devstack.Stack, devstacktest.Org) {
 	t.Helper()
 	s := devstacktest.Start(t, devstack.Options{SyncInterval: interval, SyncWindow: window})
 	org := devstacktest.Connect(t, s, "Demo Oy", graphsim.DemoTenantID, onecloudsim.DemoOrg)
@@ -45,7 +48,7 @@ func startDemo(t *testing.T, window time.Duration) *devstack.Stack {
 	for _, ext := range demoExt {
 		waitLine(t, s, onecloudsim.DemoOrg, ext, presence.Available, 30*time.Second)
 	}
-	return s
+	return s, org
 }
 
 // seeded is a generated tenant whose every user has an extension.
@@ -275,4 +278,48 @@ func eventNames(evs []*historypb.HistoryEvent) string {
 		names = append(names, strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_"))
 	}
 	return strings.Join(names, " ")
+}
+
+// staffPage logs in on the portal as the stack's staff account and returns
+// the text of one staff page.
+func staffPage(t *testing.T, s *devstack.Stack, path string) string {
+	t.Helper()
+	if s.StaffPassword == "" {
+		t.Fatal("the stack did not create its staff account")
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	get := func(p string) string {
+		resp, err := c.Get(s.PortalURL + p)
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d, %v", p, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	get("/staff/login")
+	base, _ := url.Parse(s.PortalURL)
+	csrf := ""
+	for _, ck := range jar.Cookies(base) {
+		if ck.Name == "onesync_csrf" {
+			csrf = ck.Value
+		}
+	}
+	resp, err := c.PostForm(s.PortalURL+"/staff/login", url.Values{
+		"email": {s.StaffEmail}, "password": {s.StaffPassword}, "csrf": {csrf}})
+	if err != nil {
+		t.Fatalf("staff log-in: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.Request.URL.Path != "/staff" {
+		t.Fatalf("staff log-in ended on %s (status %d)", resp.Request.URL.Path, resp.StatusCode)
+	}
+	return get(path)
 }

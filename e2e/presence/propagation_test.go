@@ -15,7 +15,7 @@ import (
 // TestHistoryPerWindowIsConstant crosses boundaries.
 func TestTeamsChangesReachTheLampWithinIntervalPlusOneSecond(t *testing.T) {
 	t.Parallel()
-	s := startDemo(t, 5*time.Minute)
+	s, _ := startDemo(t, 5*time.Minute)
 	users := graphsim.DemoUsers()
 	const org = onecloudsim.DemoOrg
 

@@ -408,6 +408,12 @@ func (c *Client) UserChanges(ctx context.Context, tenant, deltaLink string) (gra
 	}
 }
 
+// ForgetToken drops the tenant's cached app-only token, so that its next
+// request asks Entra for a new one. A token outlives the deletion of the
+// enterprise app by up to an hour; SyncPresence calls this at the start of
+// every window so that a revocation is seen within one window (C7).
+func (c *Client) ForgetToken(tenant string) { c.tokens.Forget(tenant) }
+
 // Presences reads the presence of ids in batches of at most
 // graph.MaxPresenceIDs. A batch that fails with 400 or 404 is split until
 // the bad id is alone, so one bad id never stops the tenant; a batch that
