@@ -38,13 +38,13 @@ type command struct {
 	run     func(ctx context.Context, env *runEnv, args []string) error
 }
 
-// commands lists the subcommands in the order usage shows them. A `bench`
-// subcommand for load figures belongs here too once it exists.
+// commands lists the subcommands in the order usage shows them.
 var commands = []command{
 	{"dev", "run everything on this machine: Temporal, its UI, the worker, the portal", runDev},
 	{"worker", "run the Temporal worker against a Temporal cluster", runWorker},
 	{"api", "serve the portal, staff pages and JSON API against a Temporal cluster", runAPI},
 	{"staff add", "create a Setera staff account", runStaffAdd},
+	{"bench", "measure the presence sync under load against the simulators", runBench},
 }
 
 // runEnv is what a subcommand gets from the process: its output streams,

@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/setera/onesync/devstack"
+	"github.com/setera/onesync/pbx"
+	"github.com/setera/onesync/store"
+	"github.com/setera/onesync/workflows"
+)
+
+// connectParallel is how many onboardings run at once during set-up: enough
+// to keep both cores busy, few enough that none of them times out.
+const connectParallel = 8
+
+// connectTimeout bounds one tenant's onboarding, and syncTimeout the wait
+// until every extension shows its first state.
+const (
+	connectTimeout = 3 * time.Minute
+	syncTimeout    = 10 * time.Minute
+)
+
+// setUp creates the tenants and organisations, connects them and waits
+// until every linked extension has received its first line state.
+func (r *runner) setUp(ctx context.Context) error {
+	start := time.Now()
+	c := r.cfg
+	for i := range c.Tenants {
+		if err := r.addTenant(int64(i+1), c.Users, false); err != nil {
+			return err
+		}
+	}
+	if c.BigUsers > 0 {
+		if err := r.addTenant(int64(c.Tenants+1), c.BigUsers, true); err != nil {
+			return err
+		}
+	}
+	progress(c.Progress, "created %d tenants with %d users; connecting them", len(r.tenants),
+		len(r.users))
+
+	if err := r.connectAll(ctx); err != nil {
+		return err
+	}
+	progress(c.Progress, "every tenant connected in %s; waiting for the first states",
+		time.Since(start).Round(time.Second))
+	if err := r.waitFirstStates(ctx); err != nil {
+		return err
+	}
+	r.setupTime = time.Since(start)
+	return nil
+}
+
+// addTenant creates a Graph tenant of n enabled, licensed members and a
+// OneCloud organisation with one extension per member, matched by
+// address, and sets every member available so that the changes start from
+// a known state.
+func (r *runner) addTenant(seed int64, n int, big bool) error {
+	g := r.s.Graph
+	info, err := g.AddMemberTenant(r.cfg.Seed*100003+seed, n)
+	if err != nil {
+		return fmt.Errorf("create tenant %d: %w", seed, err)
+	}
+	users, err := g.Users(info.ID)
+	if err != nil {
+		return fmt.Errorf("read users of tenant %s: %w", info.ID, err)
+	}
+
+	t := &benchTenant{id: info.ID, orgID: "org-bench-" + strconv.FormatInt(seed, 10),
+		pbxOrg: "bench-" + strconv.FormatInt(seed, 10), users: len(users), big: big}
+	r.s.OneCloud.AddOrg(t.pbxOrg, info.Name)
+	exts := make([]pbx.Extension, 0, len(users))
+	for i, u := range users {
+		email := u.Mail
+		if email == "" {
+			email = u.UPN
+		}
+		number := strconv.Itoa(10000 + i)
+		exts = append(exts, pbx.Extension{Number: number, Email: email, Name: u.DisplayName})
+		if _, err := g.SetPresence(info.ID, u.ID, free.availability, free.activity); err != nil {
+			return fmt.Errorf("set presence of %s: %w", u.ID, err)
+		}
+		r.users = append(r.users, &benchUser{tenant: t, id: u.ID, ext: number})
+	}
+	if err := r.s.OneCloud.SetExtensions(t.pbxOrg, exts); err != nil {
+		return fmt.Errorf("extensions of %s: %w", t.pbxOrg, err)
+	}
+	r.tenants = append(r.tenants, t)
+	return nil
+}
+
+// connectAll onboards every tenant, connectParallel at a time, and checks
+// that each linked every one of its users.
+func (r *runner) connectAll(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	sem := make(chan struct{}, connectParallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, t := range r.tenants {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res, err := Connect(ctx, r.s, t.orgID, "Bench "+t.pbxOrg, t.id, t.pbxOrg)
+			if err == nil && res.Activated != t.users {
+				err = fmt.Errorf("tenant %s linked %d of %d users (%d ambiguous, %d unmatched)",
+					t.id, res.Activated, t.users, res.Ambiguous, res.TeamsWithoutExt)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// waitFirstStates waits until every extension holds the available state
+// of its first push, so that the measured period sees only the changes.
+func (r *runner) waitFirstStates(ctx context.Context) error {
+	deadline := time.Now().Add(syncTimeout)
+	for {
+		waiting := 0
+		for _, u := range r.users {
+			if st, _ := r.s.OneCloud.LineState(u.tenant.pbxOrg, u.ext); st != freeState {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s, %d of %d extensions still have no first state",
+				syncTimeout, waiting, len(r.users))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Connect takes an organisation through the onboarding without the
+// browser, as devstacktest.Connect does for tests, but returning errors
+// instead of failing a test: it registers the organisation orgID in the
+// store, starts its Onboarding workflow, approves it as staff, grants
+// admin consent in the Graph simulator, signals the consent and waits
+// until the users are imported and the tenant's presence sync answers its
+// status query. pbxOrg is the organisation's id in the OneCloud simulator.
+func Connect(ctx context.Context, s *devstack.Stack, orgID, name, tenantID, pbxOrg string) (
+	workflows.ImportResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+
+	now := time.Now().UTC()
+	err := s.Store.CreateOrgWithAdmin(ctx,
+		store.Org{ID: orgID, Name: name, PBXOrg: pbxOrg,
+			Stage: string(workflows.StageAwaitingApproval), StageSince: now, CreatedAt: now},
+		store.Admin{ID: "admin-" + orgID, OrgID: orgID, Name: "Admin of " + name,
+			Email: "admin@" + orgID + ".example", PasswordHash: "not-a-login", CreatedAt: now})
+	if err != nil {
+		return workflows.ImportResult{}, fmt.Errorf("register %s: %w", name, err)
+	}
+
+	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    workflows.OnboardingID(orgID),
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.OnboardingWorkflow, workflows.OnboardingInput{
+		OrgID: orgID, OrgName: name, RegisteredAt: now,
+	})
+	if err != nil {
+		return workflows.ImportResult{}, fmt.Errorf("start onboarding of %s: %w", name, err)
+	}
+	err = s.Client.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.SignalApprove,
+		workflows.ApproveSignal{Staff: s.StaffEmail, Note: "benchmark"})
+	if err != nil {
+		return workflows.ImportResult{}, fmt.Errorf("approve %s: %w", name, err)
+	}
+	if err := s.Graph.Consent(tenantID); err != nil {
+		return workflows.ImportResult{}, fmt.Errorf("consent of %s in the Graph simulator: %w",
+			tenantID, err)
+	}
+	err = s.Client.SignalWorkflow(ctx, run.GetID(), run.GetRunID(),
+		workflows.SignalConsentGranted,
+		workflows.ConsentGrantedSignal{TenantID: tenantID, By: "admin-" + orgID})
+	if err != nil {
+		return workflows.ImportResult{}, fmt.Errorf("signal consent of %s: %w", name, err)
+	}
+
+	var res workflows.ImportResult
+	if err := run.Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("onboarding of %s: %w", name, err)
+	}
+	for {
+		var st workflows.PresenceSyncStatus
+		v, err := s.Client.QueryWorkflow(ctx, workflows.PresenceSyncID(tenantID), "",
+			workflows.QueryStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err == nil {
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("presence sync of %s never answered: %w", tenantID,
+				errors.Join(ctx.Err(), err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
