@@ -68,7 +68,9 @@ func TestJourney(t *testing.T) {
 			Note: "Contract checked"}) {
 		t.Fatalf("approve signals %+v", sigs)
 	}
-	wantText(t, staff.get(done.Location), "Approved Acme Oy.")
+	// The store still says awaiting-approval (no worker runs here), yet
+	// the list must not offer to decide the same registration again.
+	wantText(t, staff.get(done.Location), "Approved Acme Oy.", "Waiting for approval (0)")
 
 	e.setStatus(org, workflows.OnboardingStatus{OrgID: org,
 		Stage: workflows.StageAwaitingConsent, ApprovedBy: "sami@setera.example"})

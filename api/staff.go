@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -189,7 +190,8 @@ func (s *server) showStaffHome(c *gin.Context, status int, forms map[string]*for
 	v := staffHomeView{Forms: forms}
 	for _, o := range orgs {
 		r := s.row(o)
-		if workflows.Stage(o.Stage) == workflows.StageAwaitingApproval {
+		if workflows.Stage(o.Stage) == workflows.StageAwaitingApproval &&
+			!s.decisionSent(c.Request.Context(), o) {
 			v.Pending = append(v.Pending, r)
 		}
 		v.All = append(v.All, r)
@@ -197,6 +199,19 @@ func (s *server) showStaffHome(c *gin.Context, status int, forms map[string]*for
 	p := staffPage(c, "Registrations and organisations", "home", v)
 	p.Notice = s.notice(c)
 	s.render(c, status, "staff_home", p)
+}
+
+// decisionSent reports whether staff already approved or rejected the
+// registration since it entered its stage. The stored stage follows the
+// workflow a moment after the signal, so without this the list shown right
+// after a decision would still offer to decide it again.
+func (s *server) decisionSent(ctx context.Context, o store.Org) bool {
+	last, err := s.d.Store.AuditByOrg(ctx, o.ID, 1)
+	if err != nil || len(last) == 0 {
+		return false
+	}
+	a := last[0]
+	return (a.Action == "approved" || a.Action == "rejected") && !a.At.Before(o.StageSince)
 }
 
 // decide approves or rejects a pending registration: it signals the
