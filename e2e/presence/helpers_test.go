@@ -15,6 +15,10 @@ import (
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/setera/onesync/devstack"
 	"github.com/setera/onesync/devstack/devstacktest"
@@ -37,10 +41,13 @@ const maxDelay = interval + time.Second
 var demoExt = []string{"1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008",
 	"1009", "1010"}
 
-// startDemo runs a stack with the given window and connects the demo tenant.
-func startDemo(t *testing.T, window time.Duration) (*devstack.Stack, devstacktest.Org) {
+// startDemo runs a stack with the given window and connects the demo
+// tenant. logger, when not nil, receives the stack's lines.
+func startDemo(t *testing.T, window time.Duration, logger *zap.Logger) (*devstack.Stack,
+	devstacktest.Org) {
 	t.Helper()
-	s := devstacktest.Start(t, devstack.Options{SyncInterval: interval, SyncWindow: window})
+	s := devstacktest.Start(t, devstack.Options{SyncInterval: interval, SyncWindow: window,
+		Logger: logger})
 	org := devstacktest.Connect(t, s, "Demo Oy", graphsim.DemoTenantID, onecloudsim.DemoOrg)
 	if org.Import.Activated != len(demoExt) {
 		t.Fatalf("%d demo users activated, want %d", org.Import.Activated, len(demoExt))
@@ -322,4 +329,12 @@ func staffPage(t *testing.T, s *devstack.Stack, path string) string {
 		t.Fatalf("staff log-in ended on %s (status %d)", resp.Request.URL.Path, resp.StatusCode)
 	}
 	return get(path)
+}
+
+// observedLogger is t's logger at warning level that also records every
+// line from info level up, for tests that check what the worker did.
+func observedLogger(t *testing.T) (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.InfoLevel)
+	warn := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core()
+	return zap.New(zapcore.NewTee(warn, core)), logs
 }

@@ -15,7 +15,7 @@ import (
 // TestHistoryPerWindowIsConstant crosses boundaries.
 func TestTeamsChangesReachTheLampWithinIntervalPlusOneSecond(t *testing.T) {
 	t.Parallel()
-	s, _ := startDemo(t, 5*time.Minute)
+	s, _ := startDemo(t, 5*time.Minute, nil)
 	users := graphsim.DemoUsers()
 	const org = onecloudsim.DemoOrg
 
