@@ -316,6 +316,9 @@ type syncView struct {
 	// known.
 	CanPause, CanResume bool
 	ConfirmErr          string
+	// Linked counts the working links in the store: the sync's own count
+	// arrives only with its first report, minutes after the import.
+	Linked int
 }
 
 // syncStateWords say what each sync state means for the admin's lines.

@@ -380,6 +380,7 @@ func (s *server) showDashboard(c *gin.Context, status int, confirmErr string) {
 			v.Journey = endedJourney(j, cn, o.ID)
 		case cn != nil:
 			v.Sync = newSyncView(cn, confirmErr)
+			v.Sync.Linked = s.activatedFromStore(c, o.ID)
 		}
 	}
 
