@@ -92,6 +92,10 @@ func TestJourney(t *testing.T) {
 	admin.Do("open Settings > Teams", chromedp.Click(chromedp.CSS(`.next a.button`)))
 	admin.WaitText("h1", "Settings > Teams", wait)
 	admin.WaitText("form[data-consent] button", "Click here to sign and add users", wait)
+	admin.WaitText("#connect-heading + .who", "Who acts now: You", wait)
+	if got := admin.Text(`.step[aria-current="step"] .label`); got != "Teams connected" {
+		t.Errorf("current step on Settings > Teams %q, want Teams connected", got)
+	}
 	checkWidths(t, admin, "teams")
 	admin.Shot("teams-before-consent")
 
@@ -111,6 +115,7 @@ func TestJourney(t *testing.T) {
 	admin.Do("open the dashboard", chromedp.Navigate(s.PortalURL+"/orgs/"+orgID))
 	admin.WaitText("#next-heading", fmt.Sprintf("%d users activated: presence is syncing",
 		activated), wait)
+	admin.WaitText(".sync .facts", fmt.Sprintf("Linked users\n%d", activated), wait)
 	admin.Shot("dashboard-syncing")
 	checkWidths(t, admin, "dashboard-syncing")
 	b.Check(t)
