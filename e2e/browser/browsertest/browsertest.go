@@ -75,6 +75,11 @@ type Expected struct {
 	Why string
 }
 
+// URLIs matches exactly the URL u, for Expected.URL.
+func URLIs(u string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(u) + `$`)
+}
+
 func (e Expected) matches(url string, status int, failure string) bool {
 	if !e.URL.MatchString(url) {
 		return false
