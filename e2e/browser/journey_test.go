@@ -323,7 +323,8 @@ func callLightsTheLamp(t *testing.T, b *browsertest.Browser, s *devstack.Stack) 
 
 	panel := b.NewTab(t, "panel")
 	panel.Do("open the busy-lamp panel", chromedp.Navigate(s.OneCloud.URL()+"/panel/demo"))
-	panel.WaitTrue("the panel's live stream", `document.querySelector('#live[data-live="true"]') !== null`, wait)
+	panel.WaitTrue("the panel's live stream",
+		`document.querySelector('#live[data-live="true"]') !== null`, wait)
 	panel.WaitTrue("lamp "+ext+" shows a state before the call",
 		`document.querySelector('`+lamp+`[data-state="available"]') !== null`, wait)
 
@@ -335,7 +336,8 @@ func callLightsTheLamp(t *testing.T, b *browsertest.Browser, s *devstack.Stack) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	panel.WaitTrue("lamp "+ext+" busy", `document.querySelector('`+lamp+`[data-state="busy"]') !== null`, wait)
+	panel.WaitTrue("lamp "+ext+" busy",
+		`document.querySelector('`+lamp+`[data-state="busy"]') !== null`, wait)
 	if got := panel.Text(lamp + " .state"); got != "Busy" {
 		t.Errorf("lamp %s says %q, want Busy", ext, got)
 	}
@@ -346,7 +348,8 @@ func callLightsTheLamp(t *testing.T, b *browsertest.Browser, s *devstack.Stack) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	panel.WaitTrue("lamp "+ext+" free", `document.querySelector('`+lamp+`[data-state="available"]') !== null`, wait)
+	panel.WaitTrue("lamp "+ext+" free",
+		`document.querySelector('`+lamp+`[data-state="available"]') !== null`, wait)
 	if got := panel.Text(lamp + " .state"); got != "Available" {
 		t.Errorf("lamp %s says %q, want Available", ext, got)
 	}
