@@ -143,6 +143,9 @@ func TestCasesC9EveryBodyIsClassifiedByStatus(t *testing.T) {
 		{"null error", "application/json", `{"error":null}`},
 		{"empty error", "application/json", `{"error":{}}`},
 		{"array", "application/json", `[]`},
+		{"html", "text/html; charset=utf-8", "<html><body>Bad gateway</body></html>"},
+		{"plain text", "text/plain", "upstream connect error"},
+		{"cut off json", "application/json", `{"error":{"code":"Ser`},
 	}
 	ops := []struct {
 		name string

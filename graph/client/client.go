@@ -9,9 +9,12 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -114,6 +117,36 @@ func New(cfg graph.Config, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// errorBodyGuard drops the body of an error answer that is not JSON (an
+// HTML page from a gateway, plain text, a cut-off body). The SDK can parse
+// only JSON error bodies; on anything else it returns an error without the
+// HTTP status, and a 429 or 403 would then be classified as unknown. With
+// the body gone the SDK reports the status and headers, which is all the
+// classifier needs.
+type errorBodyGuard struct{ next http.RoundTripper }
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 1 << 20
+
+func (g errorBodyGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := g.next.RoundTrip(r)
+	if err != nil || resp.StatusCode < http.StatusBadRequest {
+		return resp, err
+	}
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	ct := resp.Header.Get("Content-Type")
+	if readErr == nil && strings.Contains(ct, "json") && json.Valid(body) {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	}
+	resp.Body = http.NoBody
+	resp.ContentLength = 0
+	resp.Header.Del("Content-Type")
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
 // sdkHTTPClient is the Graph SDK's middleware pipeline without its retry
 // handler, on top of the configured client's transport: retries go through
 // the budget and Retry-After handling of this package instead, so that
@@ -125,9 +158,14 @@ func sdkHTTPClient(base *http.Client) *http.Client {
 			_, retry := m.(*khttp.RetryHandler)
 			return retry
 		})
+	parent := base.Transport
+	if parent == nil {
+		parent = http.DefaultTransport
+	}
 	return &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(base.Transport, middlewares...),
-		Timeout:   base.Timeout,
+		Transport: khttp.NewCustomTransportWithParentTransport(errorBodyGuard{parent},
+			middlewares...),
+		Timeout: base.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
