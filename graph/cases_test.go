@@ -209,3 +209,31 @@ func TestCasesC2PauseOfSevenSeconds(t *testing.T) {
 		t.Errorf("the paused tenant went on after %s, before Retry-After: 7", took)
 	}
 }
+
+// An edited callback address must not turn a failure into a grant: an
+// empty error parameter is still an error, and a repeated parameter makes
+// the whole callback untrusted.
+func TestCasesC5EditedCallbackIsNeverAGrant(t *testing.T) {
+	const tenant = "3f2b8c1e-9d4a-4b6e-8f7a-2c1d0e9b8a76"
+	for _, raw := range []string{
+		"error=&error=consent_required&admin_consent=True&tenant=" + tenant + "&state=S",
+		"error=&admin_consent=True&tenant=" + tenant + "&state=S",
+		"admin_consent=True&admin_consent=False&tenant=" + tenant + "&state=S",
+		"admin_consent=True&tenant=" + tenant + "&tenant=" + tenant + "&state=S",
+		"admin_consent=True&tenant=" + tenant + "&state=S&state=T",
+	} {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb, err := graph.ParseConsentCallback(q)
+		var ce *graph.ConsentError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: granted %+v, want a consent failure", raw, cb)
+			continue
+		}
+		if strings.Contains(raw, "state=T") && ce.State != "" {
+			t.Errorf("%s: a repeated state was handed back as %q", raw, ce.State)
+		}
+	}
+}

@@ -125,7 +125,26 @@ func ParseConsentCallback(q url.Values) (ConsentCallback, error) {
 	state := q.Get("state")
 	tenant := q.Get("tenant")
 
-	if e := q.Get("error"); e != "" {
+	// Entra sends each parameter once. A repeated one means the address
+	// was edited; which copy to believe cannot be known, so none is, and a
+	// repeated state is not even handed back for the caller to look up.
+	for _, k := range callbackParams {
+		if len(q[k]) > 1 {
+			if k == "state" {
+				state = ""
+			}
+			return ConsentCallback{}, &ConsentError{Kind: ConsentOther, Err: "invalid_callback",
+				Description: k + " is given more than once", State: state, Tenant: tenant}
+		}
+	}
+
+	// An error parameter wins even when it is empty or comes with
+	// admin_consent=True.
+	if q.Has("error") {
+		e := q.Get("error")
+		if e == "" {
+			e = "invalid_callback"
+		}
 		desc := q.Get("error_description")
 		return ConsentCallback{}, &ConsentError{
 			Kind:        consentFailureKind(e, desc),
@@ -153,6 +172,10 @@ func ParseConsentCallback(q url.Values) (ConsentCallback, error) {
 	return ConsentCallback{Tenant: strings.ToLower(tenant), State: state,
 		Scope: q.Get("scope")}, nil
 }
+
+// callbackParams are the parameters of a consent callback that decide its
+// outcome.
+var callbackParams = []string{"error", "error_description", "admin_consent", "tenant", "state"}
 
 func consentFailureKind(errParam, desc string) ConsentFailureKind {
 	switch code := AADSTSCode(desc); {
