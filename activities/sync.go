@@ -522,12 +522,12 @@ func (a *Activities) permanentGraphError(tenant string, err error) error {
 	return nil
 }
 
-// ReleaseLines sets every extension of the tenant whose last pushed state
-// is not available back to available, so that nobody's lamp stays busy when
-// the sync ends (revocation, disconnect). A failure on one extension does
-// not stop the others; if any failed for a reason that may pass, the
-// activity returns an error after trying them all, so that its retry
-// releases the rest (the released ones are then already available).
+// ReleaseLines sets every working extension of the tenant back to
+// available, so that nobody's lamp stays busy when the sync ends
+// (revocation, disconnect). A failure on one extension does not stop the
+// others; if any failed for a reason that may pass, the activity returns an
+// error after trying them all, so that its retry releases the rest (the
+// heartbeat lists the extensions already released, which a retry skips).
 func (a *Activities) ReleaseLines(ctx context.Context,
 	in workflows.ReleaseLinesInput) (workflows.ReleaseLinesResult, error) {
 	_, org, err := a.tenantAndOrg(ctx, "release lines", in.TenantID, in.OrgID)
@@ -544,13 +544,28 @@ func (a *Activities) ReleaseLines(ctx context.Context,
 	}
 	out := presence.Outcome{State: presence.Available, Reason: reason}
 
+	// A retry skips the extensions an earlier attempt released: they are
+	// listed in its heartbeat.
+	var released []string
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &released)
+	}
+	done := make(map[string]bool, len(released))
+	for _, u := range released {
+		done[u] = true
+	}
+
 	var res workflows.ReleaseLinesResult
 	var updates []store.StateUpdate
 	var failed []string
 	var firstErr error
 	now := a.now()
 	for _, l := range links {
-		if l.Broken || l.LineState == string(presence.Available) || (l.LineState == "" && l.Seq == 0) {
+		// Every working link is released, even one the store records as
+		// available or never pushed: a window that pushed and then died
+		// before saving leaves the PBX ahead of the store, and a lamp that
+		// stays busy after the sync has ended is worse than one extra push.
+		if l.Broken || done[l.UserID] {
 			continue
 		}
 		o := a.publishAt(ctx, org.PBXOrg, in.TenantID, l.UserID, l.Extension, out, l.Seq, now)
@@ -574,6 +589,8 @@ func (a *Activities) ReleaseLines(ctx context.Context,
 				UserID: l.UserID, Availability: l.Availability, Activity: l.Activity,
 				LineState: string(presence.Available), Seq: o.seq, ChangedAt: now,
 			})
+			released = append(released, l.UserID)
+			activity.RecordHeartbeat(ctx, released)
 		}
 	}
 
