@@ -465,19 +465,29 @@ func (c *Client) Presences(ctx context.Context, tenant string, ids []string) (gr
 		Failed:    make(map[string]error),
 	}
 	ids = dedupe(ids)
+	splits := maxSplitReads
 	for start := 0; start < len(ids); start += graph.MaxPresenceIDs {
 		batch := ids[start:min(start+graph.MaxPresenceIDs, len(ids))]
-		if err := c.presenceBatch(ctx, tenant, batch, &res); err != nil {
+		if err := c.presenceBatch(ctx, tenant, batch, &res, &splits); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-// presenceBatch reads one batch into res. It returns an error only for a
-// failure of the whole tenant.
+// maxSplitReads bounds the extra reads one Presences call spends on
+// splitting batches that Graph refused with 400 or 404. One bad id among
+// 650 costs about 20; the bound isolates a few bad ids per poll, while an
+// endpoint that refuses everything costs at most this many reads, not one
+// per id, and stays far inside the tenant's 1,500 requests per 30 s.
+const maxSplitReads = 64
+
+// presenceBatch reads one batch into res. A batch refused with 400 or 404
+// is split in halves to isolate the bad id, while splits (shared by the
+// whole Presences call) lasts. It returns an error only for a failure of
+// the whole tenant.
 func (c *Client) presenceBatch(ctx context.Context, tenant string, ids []string,
-	res *graph.PresenceResult) error {
+	res *graph.PresenceResult, splits *int) error {
 	var resp communications.GetPresencesByUserIdPostResponseable
 	err := c.call(ctx, tenant, "presences", true, &res.Requests,
 		func(ctx context.Context, s *msgraphsdk.GraphServiceClient) error {
@@ -494,12 +504,13 @@ func (c *Client) presenceBatch(ctx context.Context, tenant string, ids []string,
 			graph.ClassCanceled:
 			return err
 		case graph.ClassBadRequest, graph.ClassNotFound:
-			if len(ids) > 1 {
+			if len(ids) > 1 && *splits >= 2 {
+				*splits -= 2
 				half := len(ids) / 2
-				if err := c.presenceBatch(ctx, tenant, ids[:half], res); err != nil {
+				if err := c.presenceBatch(ctx, tenant, ids[:half], res, splits); err != nil {
 					return err
 				}
-				return c.presenceBatch(ctx, tenant, ids[half:], res)
+				return c.presenceBatch(ctx, tenant, ids[half:], res, splits)
 			}
 		}
 		for _, id := range ids {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,29 @@ func TestOneBadIDNeverStopsTheTenant(t *testing.T) {
 	}
 	if graph.Classify(res.Failed[bad]).Class != graph.ClassBadRequest {
 		t.Errorf("bad id failure = %v", res.Failed[bad])
+	}
+}
+
+// A presence endpoint that refuses every batch with 404 must not be split
+// down to one request per id: that would be thousands of reads a poll.
+func TestRefusingEndpointCostsBoundedReads(t *testing.T) {
+	sim, c := setup(t)
+	tenant := tenantOf(t, sim, 7, 1400, true)
+	all := ids(t, sim, tenant)
+	if err := sim.InjectError(tenant, http.StatusNotFound, 100000); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.Presences(context.Background(), tenant, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1400 {
+		t.Errorf("%d ids failed, want all 1,400", len(res.Failed))
+	}
+	if res.Requests > 3+64 {
+		t.Errorf("%d reads for a refusing endpoint, want at most the 3 batches and 64 splits",
+			res.Requests)
 	}
 }
 
