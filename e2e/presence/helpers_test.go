@@ -33,6 +33,13 @@ import (
 // default and the product's minimum.
 const interval = time.Second
 
+// window is the sync window of every stack except the history test's.
+// The worker sets the polling pace for the whole process
+// (workflows.SetDeploymentPace), so stacks that run in parallel in one test
+// binary must share it; TestHistoryPerWindowIsConstant, with its own short
+// window, runs alone before the parallel tests.
+const window = 5 * time.Second
+
 // maxDelay is the acceptance for one presence change: the polling
 // interval plus one second, from Graph's change to OneCloud's receipt.
 const maxDelay = interval + time.Second
@@ -337,4 +344,24 @@ func observedLogger(t *testing.T) (*zap.Logger, *observer.ObservedLogs) {
 	core, logs := observer.New(zap.InfoLevel)
 	warn := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core()
 	return zap.New(zapcore.NewTee(warn, core)), logs
+}
+
+// trace describes each run for a failure message: what it started with,
+// the signals it received in order, and how it ended.
+func trace(rs []run) string {
+	var b strings.Builder
+	for i, r := range rs {
+		var in workflows.PresenceSyncInput
+		st := r.Events[0].GetWorkflowExecutionStartedEventAttributes()
+		_ = converter.GetDefaultDataConverter().FromPayloads(st.GetInput(), &in)
+		fmt.Fprintf(&b, "run %d: paused %t, carried %v\n  signals:", i+1, in.Paused,
+			in.PendingSignals)
+		for _, e := range r.Events {
+			if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
+				fmt.Fprintf(&b, " %s", a.GetSignalName())
+			}
+		}
+		fmt.Fprintf(&b, "\n  ended: %s after %d events\n", r.closed(), len(r.Events))
+	}
+	return b.String()
 }

@@ -11,11 +11,10 @@ import (
 
 // A call, a meeting, out of office and a return to Available each reach the
 // OneCloud lamp within the interval plus one second of the change in Teams.
-// The window is long so that no window boundary falls in the measurement;
-// TestHistoryPerWindowIsConstant crosses boundaries.
+// Window boundaries fall among the changes, as they do in production.
 func TestTeamsChangesReachTheLampWithinIntervalPlusOneSecond(t *testing.T) {
 	t.Parallel()
-	s, _ := startDemo(t, 5*time.Minute, nil)
+	s, _ := startDemo(t, window, nil)
 	users := graphsim.DemoUsers()
 	const org = onecloudsim.DemoOrg
 

@@ -24,7 +24,6 @@ import (
 // the token endpoint.
 func TestDeletedAppEndsTheSyncWithinOneWindow(t *testing.T) {
 	t.Parallel()
-	const window = 5 * time.Second
 	s, org := startDemo(t, window, nil)
 	const tenant, pbxOrg = graphsim.DemoTenantID, onecloudsim.DemoOrg
 	users := graphsim.DemoUsers()

@@ -24,7 +24,6 @@ import (
 // undone while the worker was down was not pushed at all.
 func TestWorkerRestartMidWindowPushesNoStateTwice(t *testing.T) {
 	t.Parallel()
-	const window = 20 * time.Second
 	logger, logs := observedLogger(t)
 	s, _ := startDemo(t, window, logger)
 	const tenant, pbxOrg = graphsim.DemoTenantID, onecloudsim.DemoOrg
