@@ -56,7 +56,7 @@ type extensionRow struct {
 	// User is the matched Teams user's name; empty when none.
 	User string
 	// LinkedTo is the extension the user is linked to now, when it is
-	// another one: the next import moves the link.
+	// another one: connecting Teams again moves the link.
 	LinkedTo string
 }
 

@@ -83,7 +83,7 @@ func TestExtensionsUpload(t *testing.T) {
 	wantText(t, a, "Stored 3 extensions. 2 of them match a Teams user.", "What was stored",
 		"2 of 3 rows match a Teams user",
 		"1 aino@acme.example 201 Aino A Aino Admin",
-		"2 bo@acme.example 205 Bo Berg (linked to 202 now; the next import moves the link)",
+		"2 bo@acme.example 205 Bo Berg (linked to 202 now; connecting Teams again moves the link)",
 		"3 carl@acme.example 203 Carl no Teams user with this address")
 	wantStored(t, e, org, "201 aino@acme.example", "203 carl@acme.example",
 		"205 bo@acme.example")

@@ -54,6 +54,12 @@ const (
 	StoreFile = "onesync.db"
 )
 
+// workerStopTimeout is how long stopping the worker waits for running
+// activities: a polling window ends within a poll when the worker stops, and
+// it must have ended before the SIP lines are cleared, or a late PUBLISH
+// could light a lamp again.
+const workerStopTimeout = 10 * time.Second
+
 // Connectors that Options.Connector names.
 const (
 	ConnectorOneCloud = "onecloud"
@@ -234,6 +240,7 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 		Activities:   s.Activities,
 		SyncInterval: o.SyncInterval,
 		SyncWindow:   o.SyncWindow,
+		StopTimeout:  workerStopTimeout,
 		OnFatalError: func(err error) { s.workerErr <- err },
 	})
 	if err := s.worker.Start(); err != nil {
@@ -449,7 +456,7 @@ func (s *Stack) StartWorker(o Options) error {
 	}
 	w := worker.New(s.Client, worker.Options{
 		Logger: s.logger, Activities: s.Activities,
-		SyncInterval: o.SyncInterval, SyncWindow: o.SyncWindow,
+		SyncInterval: o.SyncInterval, SyncWindow: o.SyncWindow, StopTimeout: workerStopTimeout,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

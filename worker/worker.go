@@ -58,6 +58,10 @@ type Options struct {
 	SyncWindow   time.Duration
 }
 
+// heartbeatThrottle bounds how long a heartbeat waits to be sent, and so
+// how long a signal takes to stop a running polling window.
+const heartbeatThrottle = 2 * time.Second
+
 // New returns a worker for c on the task queue, with every OneSync workflow
 // and activity registered. The caller starts it with Start or Run.
 func New(c client.Client, opts Options) sdkworker.Worker {
@@ -72,7 +76,12 @@ func New(c client.Client, opts Options) sdkworker.Worker {
 		// A panic in workflow code is a bug: fail the task and keep
 		// retrying it, so that a fixed deploy resumes the workflow.
 		WorkflowPanicPolicy: sdkworker.BlockWorkflow,
-		OnFatalError:        opts.OnFatalError,
+		// A polling window learns that its workflow cancelled it (pause,
+		// disconnect, config-changed) only from a heartbeat's answer, and
+		// the SDK would otherwise hold heartbeats back for up to 80 % of
+		// the 30 s heartbeat timeout. Heartbeats add no history events.
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		OnFatalError:                 opts.OnFatalError,
 	})
 
 	workflows.SetDeploymentPace(opts.SyncInterval, opts.SyncWindow)
