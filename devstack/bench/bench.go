@@ -248,7 +248,13 @@ func (r *runner) measure(ctx context.Context) (Report, error) {
 	c := r.cfg
 	rep := Report{Config: reportConfig(c), LoadBefore: loadAverage()}
 
-	before, err := r.snapshot(ctx)
+	// The histories are read outside the timed period: describing every
+	// workflow takes seconds on a loaded machine.
+	hBefore, err := r.histories(ctx)
+	if err != nil {
+		return rep, err
+	}
+	before, err := r.counters()
 	if err != nil {
 		return rep, err
 	}
@@ -256,12 +262,14 @@ func (r *runner) measure(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	stopWatch := r.watchPolls(ctx)
 	changes, err := r.change(ctx)
 	stopProfile()
+	gaps := stopWatch()
 	if err != nil {
 		return rep, err
 	}
-	after, err := r.snapshot(ctx)
+	after, err := r.counters()
 	if err != nil {
 		return rep, err
 	}
@@ -277,12 +285,17 @@ func (r *runner) measure(ctx context.Context) (Report, error) {
 		return rep, ctx.Err()
 	case <-time.After(drain):
 	}
+	hAfter, err := r.histories(ctx)
+	if err != nil {
+		return rep, err
+	}
 
 	receipts := r.s.OneCloud.Received()
 	rep.Delay, rep.BigDelay = delays(changes, receipts)
 	rep.Pushes = pushFigures(receipts, before.at)
 	rep.Requests = r.requestFigures(before, after)
-	rep.History = r.historyFigures(ctx, before, after)
+	rep.Polls = gaps
+	rep.History = r.historyFigures(ctx, hBefore, hAfter)
 	rep.Aim = aim(c, rep)
 	return rep, nil
 }

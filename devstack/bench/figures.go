@@ -18,13 +18,32 @@ import (
 	"github.com/setera/onesync/workflows"
 )
 
-// snapshot is what the benchmark reads at the start and at the end of the
-// measured period.
-type snapshot struct {
+// counters are the request counts and the process's resource use at one
+// moment, read together so that they bound the same period.
+type counters struct {
 	at       time.Time
 	requests map[string]graphsim.RequestCounts // by tenant id
-	history  map[string]runLength              // by tenant id
 	proc     procSample
+}
+
+func (r *runner) counters() (counters, error) {
+	cs := counters{at: time.Now(), requests: make(map[string]graphsim.RequestCounts, len(r.tenants))}
+	for _, t := range r.tenants {
+		rc, err := r.s.Graph.RequestCounts(t.id)
+		if err != nil {
+			return cs, fmt.Errorf("request counts of %s: %w", t.id, err)
+		}
+		cs.requests[t.id] = rc
+	}
+	cs.proc = sampleProcess()
+	return cs, nil
+}
+
+// histories is the history length of every tenant's PresenceSync run; at
+// is the middle of the time the reads took.
+type histories struct {
+	at   time.Time
+	runs map[string]runLength // by tenant id
 }
 
 // runLength is the history length of a workflow's current run.
@@ -33,30 +52,18 @@ type runLength struct {
 	events int64
 }
 
-func (r *runner) snapshot(ctx context.Context) (snapshot, error) {
-	sn := snapshot{
-		requests: make(map[string]graphsim.RequestCounts, len(r.tenants)),
-		history:  make(map[string]runLength, len(r.tenants)),
-	}
+func (r *runner) histories(ctx context.Context) (histories, error) {
+	start := time.Now()
+	h := histories{runs: make(map[string]runLength, len(r.tenants))}
 	for _, t := range r.tenants {
 		rl, err := r.currentRun(ctx, t.id, "")
 		if err != nil {
-			return sn, err
+			return h, err
 		}
-		sn.history[t.id] = rl
+		h.runs[t.id] = rl
 	}
-	// The request counts and the clock are read together, after the
-	// slower history reads, so that they bound the same period.
-	sn.at = time.Now()
-	for _, t := range r.tenants {
-		rc, err := r.s.Graph.RequestCounts(t.id)
-		if err != nil {
-			return sn, fmt.Errorf("request counts of %s: %w", t.id, err)
-		}
-		sn.requests[t.id] = rc
-	}
-	sn.proc = sampleProcess()
-	return sn, nil
+	h.at = start.Add(time.Since(start) / 2)
+	return h, nil
 }
 
 // currentRun describes a run of the tenant's PresenceSync (the current one
@@ -127,7 +134,7 @@ type Requests struct {
 	Failed    int `json:"failed"`
 }
 
-func (r *runner) requestFigures(before, after snapshot) Requests {
+func (r *runner) requestFigures(before, after counters) Requests {
 	intervals := after.at.Sub(before.at).Seconds() / r.cfg.Interval.Seconds()
 	q := Requests{Min: math.Inf(1), Ideal: idealRequests(r.cfg.Users),
 		BigIdeal: idealRequests(r.cfg.BigUsers)}
@@ -155,27 +162,39 @@ func (r *runner) requestFigures(before, after snapshot) Requests {
 }
 
 // History is the growth of the PresenceSync histories, in events per
-// tenant per hour of sync, scaled from the measured period. Windows end
-// at different times in different tenants, so over many tenants a short
-// period still gives a fair mean; the big tenant alone is one sample.
+// tenant per hour of sync, scaled from the measured period (and the wait
+// after it). Windows end at different times in different tenants, so over
+// many tenants a short period still gives a fair mean, but only if some
+// windows ended in it: Windows counts the SyncPresence windows scheduled
+// in the period, and PerWindow is the events added per such window.
 type History struct {
-	Mean float64 `json:"mean"`
-	Max  float64 `json:"max"`
-	Big  float64 `json:"big"`
+	Mean      float64 `json:"mean"`
+	Max       float64 `json:"max"`
+	Big       float64 `json:"big"`
+	Windows   int     `json:"windows"`
+	PerWindow float64 `json:"perWindow"`
 	// Error says why the figures are missing, if they are.
 	Error string `json:"error,omitempty"`
 }
 
-func (r *runner) historyFigures(ctx context.Context, before, after snapshot) History {
+func (r *runner) historyFigures(ctx context.Context, before, after histories) History {
 	hours := after.at.Sub(before.at).Hours()
 	var h History
 	n := 0
+	var total int64
 	for _, t := range r.tenants {
-		grown, err := r.historyGrowth(ctx, t.id, before.history[t.id], after.history[t.id])
+		grown, err := r.historyGrowth(ctx, t.id, before.runs[t.id], after.runs[t.id])
 		if err != nil {
 			h.Error = err.Error()
 			return h
 		}
+		windows, err := r.windowsScheduled(ctx, t.id, before.at, after.at)
+		if err != nil {
+			h.Error = err.Error()
+			return h
+		}
+		h.Windows += windows
+		total += grown
 		perHour := float64(grown) / hours
 		if t.big {
 			h.Big = perHour
@@ -188,7 +207,33 @@ func (r *runner) historyFigures(ctx context.Context, before, after snapshot) His
 	if n > 0 {
 		h.Mean /= float64(n)
 	}
+	if h.Windows > 0 {
+		h.PerWindow = float64(total) / float64(h.Windows)
+	}
 	return h
+}
+
+// windowsScheduled counts the SyncPresence activities the tenant's current
+// PresenceSync run scheduled between from and to.
+func (r *runner) windowsScheduled(ctx context.Context, tenantID string, from, to time.Time) (
+	int, error) {
+	id := workflows.PresenceSyncID(tenantID)
+	it := r.s.Client.GetWorkflowHistory(ctx, id, "", false,
+		enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return 0, fmt.Errorf("history of %s: %w", id, err)
+		}
+		at := ev.GetEventTime().AsTime()
+		a := ev.GetActivityTaskScheduledEventAttributes()
+		if a != nil && a.GetActivityType().GetName() == workflows.ActivitySyncPresence &&
+			!at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // procSample is the process's resource use at one moment.

@@ -22,10 +22,12 @@ type Report struct {
 	Delay    Delays   `json:"delay"`
 	BigDelay Delays   `json:"bigDelay"`
 	Requests Requests `json:"requests"`
-	Pushes   Pushes   `json:"pushes"`
-	History  History  `json:"history"`
-	Process  Process  `json:"process"`
-	Aim      Aim      `json:"aim"`
+	// Polls are the gaps between polls, as the Graph simulator saw them.
+	Polls   TenantPolls `json:"polls"`
+	Pushes  Pushes      `json:"pushes"`
+	History History     `json:"history"`
+	Process Process     `json:"process"`
+	Aim     Aim         `json:"aim"`
 }
 
 // ConfigSummary is the run's size as the report shows it.
@@ -126,6 +128,13 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	row("throttled / failed answers", fmt.Sprintf("%d / %d", q.Throttled, q.Failed), "", "")
 
+	fmt.Fprintf(&b, "\n%-32s %-18s %-12s %s\n", "time between polls", "one small tenant",
+		"big tenant", "aim")
+	pl := r.Polls
+	row("p50", ms(pl.Small.P50), ms(pl.Big.P50), c.Interval.String())
+	row("p99", ms(pl.Small.P99), ms(pl.Big.P99), "")
+	row("max", ms(pl.Small.Max), ms(pl.Big.Max), "")
+
 	p := r.Pushes
 	fmt.Fprintf(&b, "\nOneCloud pushes\n")
 	row("applied", fmt.Sprint(p.Applied), "", "")
@@ -144,6 +153,12 @@ func (r Report) WriteTable(w io.Writer) error {
 		}
 		if c.BigUsers > 0 {
 			row(fmt.Sprintf("%d-user tenant", c.BigUsers), fmt.Sprintf("%.0f", h.Big), "", "")
+		}
+		row("windows started in the period", fmt.Sprint(h.Windows), "", "")
+		if h.Windows > 0 {
+			row("events per window", fmt.Sprintf("%.1f", h.PerWindow), "", "")
+		} else {
+			row("", "no window ended: run longer than the window, or shorten --window", "", "")
 		}
 	}
 
