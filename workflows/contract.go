@@ -250,7 +250,18 @@ type PresenceSyncInput struct {
 
 // PendingSignal is a PresenceSync signal carried into the next run.
 type PendingSignal struct {
-	Name string `json:"name"`
+	Name   string    `json:"name"`
+	SentAt time.Time `json:"sentAt,omitempty"`
+}
+
+// SyncSignal is the payload of every PresenceSync signal. SentAt, the
+// sender's clock when it sent the signal, orders signals that reach the
+// workflow together: Temporal hands over every signal of a workflow task at
+// once, one channel per name, and the order across names is lost. A signal
+// without a payload, or without SentAt, counts as sent when it arrived.
+type SyncSignal struct {
+	SentAt time.Time `json:"sentAt,omitempty"`
+	By     string    `json:"by,omitempty"`
 }
 
 // SyncTotals add up the windows of a tenant's sync across runs.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -153,12 +154,13 @@ type presenceSync struct {
 	log      log.Logger
 	channels map[string]workflow.ReceiveChannel
 
-	queue      []string      // signals received and not yet handled, oldest first
-	refreshDue bool          // resync-users asked for a refresh not yet done
-	windows    int           // windows started in this run
-	interval   time.Duration // polling interval of this run
-	windowLen  time.Duration // length of one SyncPresence window
-	received   int           // signals received in this run
+	wctx       workflow.Context // the run's root context, for the workflow clock
+	queue      []PendingSignal  // signals received and not yet handled, oldest first
+	refreshDue bool             // resync-users asked for a refresh not yet done
+	windows    int              // windows started in this run
+	interval   time.Duration    // polling interval of this run
+	windowLen  time.Duration    // length of one SyncPresence window
+	received   int              // signals received in this run
 }
 
 func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
@@ -172,6 +174,7 @@ func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
 	}
 
 	s := &presenceSync{
+		wctx:     ctx,
 		in:       in,
 		state:    SyncRunning,
 		since:    now,
@@ -185,9 +188,7 @@ func newPresenceSync(ctx workflow.Context, in PresenceSyncInput) *presenceSync {
 	for _, name := range presenceSignals {
 		s.channels[name] = workflow.GetSignalChannel(ctx, name)
 	}
-	for _, p := range in.PendingSignals {
-		s.queue = append(s.queue, p.Name)
-	}
+	s.queue = append(s.queue, in.PendingSignals...)
 	s.in.PendingSignals = nil
 	return s
 }
@@ -444,13 +445,26 @@ func (s *presenceSync) drain() {
 	}
 }
 
-// receive queues one signal from c if there is one. Signal payloads are
-// ignored: the name is the whole message.
+// receive queues one signal from c if there is one, in the order the
+// senders sent them (see SyncSignal). The payload is read raw, so that a
+// signal whose payload is not a SyncSignal still counts, as sent now.
 func (s *presenceSync) receive(name string, c workflow.ReceiveChannel) bool {
-	if !c.ReceiveAsync(nil) {
+	var raw json.RawMessage
+	if !c.ReceiveAsync(&raw) {
 		return false
 	}
-	s.queue = append(s.queue, name)
+	var p SyncSignal
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &p)
+	}
+	at := p.SentAt
+	if at.IsZero() {
+		at = workflow.Now(s.wctx)
+	}
+	s.queue = append(s.queue, PendingSignal{Name: name, SentAt: at})
+	slices.SortStableFunc(s.queue, func(a, b PendingSignal) int {
+		return a.SentAt.Compare(b.SentAt)
+	})
 	s.received++
 	return true
 }
@@ -459,7 +473,7 @@ func (s *presenceSync) receive(name string, c workflow.ReceiveChannel) bool {
 // disconnect ended the sync.
 func (s *presenceSync) handleQueue(ctx workflow.Context) (done bool, err error) {
 	for len(s.queue) > 0 {
-		name := s.queue[0]
+		name := s.queue[0].Name
 		s.queue = s.queue[1:]
 
 		switch name {
@@ -571,8 +585,8 @@ func (s *presenceSync) finish(
 	}
 
 	s.drain()
-	for _, name := range s.queue {
-		s.ignore(name)
+	for _, p := range s.queue {
+		s.ignore(p.Name)
 	}
 	s.queue = nil
 	s.log.Info("Presence sync ended", "state", state, "released", released.Released,
@@ -587,16 +601,16 @@ func (s *presenceSync) finish(
 // signal not handled yet, drained just before so that none is left behind.
 func (s *presenceSync) continueAsNew(ctx workflow.Context) error {
 	s.drain()
-	if s.refreshDue && !slices.Contains(s.queue, SignalResyncUsers) {
-		s.queue = append(s.queue, SignalResyncUsers)
+	if s.refreshDue && !slices.ContainsFunc(s.queue, func(p PendingSignal) bool {
+		return p.Name == SignalResyncUsers
+	}) {
+		s.queue = append(s.queue, PendingSignal{Name: SignalResyncUsers,
+			SentAt: workflow.Now(ctx)})
 	}
 
 	next := s.in
 	next.Run = s.in.Run + 1
-	next.PendingSignals = make([]PendingSignal, 0, len(s.queue))
-	for _, name := range s.queue {
-		next.PendingSignals = append(next.PendingSignals, PendingSignal{Name: name})
-	}
+	next.PendingSignals = slices.Clone(s.queue)
 	s.log.Info("Presence sync continues as new", "run", s.in.Run, "windows", s.windows,
 		"carriedSignals", len(next.PendingSignals))
 	return workflow.NewContinueAsNewError(ctx, PresenceSyncWorkflow, next)

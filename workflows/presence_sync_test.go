@@ -567,3 +567,25 @@ func TestPresenceSyncTakesTheDeploymentPaceWhereTheInputIsSilent(t *testing.T) {
 	assert.Equal(t, 3*time.Second, got[0].Interval, "the deployment's interval")
 	assert.Equal(t, time.Minute, got[0].Window, "the input's own window wins")
 }
+
+// Signals that reach the workflow together are handled in the order they
+// were sent, not in the order of their channels: a resume sent before a
+// pause leaves the sync paused.
+func TestPresenceSyncHandlesABurstInTheOrderSent(t *testing.T) {
+	f := newSyncFixture(t)
+	f.mockWindows()
+	var st PresenceSyncStatus
+	f.at(time.Minute, func() {
+		sent := f.env.Now()
+		// Delivered in the opposite order, as a batch across channels can be.
+		f.env.SignalWorkflow(SignalPause, SyncSignal{SentAt: sent.Add(-time.Second)})
+		f.env.SignalWorkflow(SignalResume, SyncSignal{SentAt: sent.Add(-2 * time.Second)})
+	})
+	f.at(2*time.Minute, func() { st = f.query() })
+	f.signal(3*time.Minute, SignalDisconnect)
+	f.run(PresenceSyncInput{OrgID: testOrg, TenantID: testTenant, Interval: testInterval,
+		Window: testWindow})
+
+	require.NoError(t, f.env.GetWorkflowError())
+	assert.Equal(t, SyncPaused, st.State, "the pause was sent last")
+}
