@@ -274,7 +274,8 @@ func (s *server) sendSyncSignal(c *gin.Context, r syncRequest) {
 		return
 	}
 
-	if err := s.signal(ctx, workflows.PresenceSyncID(t.ID), name, nil); err != nil {
+	sig := workflows.SyncSignal{SentAt: s.now(), By: r.Actor}
+	if err := s.signal(ctx, workflows.PresenceSyncID(t.ID), name, sig); err != nil {
 		s.log.Warn("signal presence sync", zap.String("org", r.Org.ID),
 			zap.String("tenant", t.ID), zap.String("signal", name), zap.Error(err))
 		msg := "OneSync could not reach the presence sync of " + r.Org.Name + ". Nothing " +

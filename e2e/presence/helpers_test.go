@@ -169,7 +169,7 @@ func signal(t *testing.T, s *devstack.Stack, tenant, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Client.SignalWorkflow(ctx, workflows.PresenceSyncID(tenant), "", name,
-		nil); err != nil {
+		workflows.SyncSignal{SentAt: time.Now(), By: "test"}); err != nil {
 		t.Fatalf("signal %s: %v", name, err)
 	}
 }
