@@ -34,6 +34,7 @@ import (
 	graphclient "github.com/setera/onesync/graph/client"
 	"github.com/setera/onesync/pbx"
 	"github.com/setera/onesync/pbx/sip"
+	"github.com/setera/onesync/presence"
 	"github.com/setera/onesync/store"
 	"github.com/setera/onesync/worker"
 )
@@ -315,11 +316,40 @@ func (s *Stack) startSimulators(ctx context.Context, o Options) error {
 	if err := onecloudsim.SeedDemo(s.OneCloud); err != nil {
 		return fmt.Errorf("seed OneCloud simulator: %w", err)
 	}
+	if err := s.restoreLamps(ctx, tenants); err != nil {
+		return err
+	}
 	if err := s.OneCloud.Start(o.OneCloudAddr); err != nil {
 		return fmt.Errorf("start OneCloud simulator: %w", err)
 	}
 	s.closers = append(s.closers, s.OneCloud.Close)
 	s.graphSecret = secret
+	return nil
+}
+
+// restoreLamps gives the OneCloud simulator back the line states the store
+// recorded as pushed to it, as a real PBX would have kept them across a
+// restart of `onesync dev`; the sync pushes only changes.
+func (s *Stack) restoreLamps(ctx context.Context, tenants []store.Tenant) error {
+	for _, t := range tenants {
+		org, err := s.Store.Org(ctx, t.OrgID)
+		if err != nil {
+			return fmt.Errorf("read organisation %s: %w", t.OrgID, err)
+		}
+		links, err := s.Store.Links(ctx, t.ID)
+		if err != nil {
+			return fmt.Errorf("read links of tenant %s: %w", t.ID, err)
+		}
+		for _, l := range links {
+			if l.LineState == "" {
+				continue
+			}
+			// Extensions the simulator does not have (another
+			// organisation's) are left alone.
+			_ = s.OneCloud.Restore(org.PBXOrg, l.Extension, presence.LineState(l.LineState),
+				l.Seq, l.ChangedAt)
+		}
+	}
 	return nil
 }
 

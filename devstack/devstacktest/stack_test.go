@@ -54,3 +54,45 @@ func TestConnectedDemoTenantLightsTheLamp(t *testing.T) {
 		}
 	}
 }
+
+// After a restart of the stack with the same data folder, the OneCloud
+// simulator shows the lamps the sync had pushed before, as a real PBX
+// would, and the sync carries on from them.
+func TestRestartKeepsTheLamps(t *testing.T) {
+	dir := t.TempDir()
+	first := devstacktest.Start(t, devstack.Options{DataDir: dir})
+	devstacktest.Connect(t, first, "Demo Oy", graphsim.DemoTenantID, onecloudsim.DemoOrg)
+	aino := graphsim.DemoUsers()[0]
+	if _, err := first.Graph.SetPresence(graphsim.DemoTenantID, aino.ID, "Busy", "InACall"); err != nil {
+		t.Fatal(err)
+	}
+	devstacktest.Eventually(t, 30*time.Second, "extension 1001 busy", func() error {
+		if st, _ := first.OneCloud.LineState(onecloudsim.DemoOrg, "1001"); st != presence.Busy {
+			return fmt.Errorf("line state %q", st)
+		}
+		return nil
+	})
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Graph simulator forgets the call across the restart, so 1001
+	// goes free with one push; every other lamp is restored as it was and
+	// needs none.
+	second := devstacktest.Start(t, devstack.Options{DataDir: dir})
+	devstacktest.Eventually(t, 30*time.Second, "extension 1001 free", func() error {
+		if st, _ := second.OneCloud.LineState(onecloudsim.DemoOrg, "1001"); st != presence.Available {
+			return fmt.Errorf("line state %q", st)
+		}
+		return nil
+	})
+	if n := second.OneCloud.Pushes(onecloudsim.DemoOrg, "1001"); n != 1 {
+		t.Errorf("1001 received %d pushes after the restart, want 1", n)
+	}
+	if st, _ := second.OneCloud.LineState(onecloudsim.DemoOrg, "1002"); st != presence.Available {
+		t.Errorf("after the restart lamp 1002 is %q, want available as before", st)
+	}
+	if n := second.OneCloud.Pushes(onecloudsim.DemoOrg, "1002"); n != 0 {
+		t.Errorf("1002 received %d pushes after the restart, want none", n)
+	}
+}
