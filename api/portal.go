@@ -155,7 +155,7 @@ func (s *server) register(c *gin.Context) {
 
 	f.text("org_name", orgName, "organisation's name", maxName)
 	f.pbxOrg("pbx_org", pbxOrg)
-	f.text("name", name, "your name", maxName)
+	f.text("name", name, "name of the admin", maxName)
 	f.email("email", email)
 	f.phone("phone", phone)
 	f.newPassword("password", pw, "password_confirm", confirm)

@@ -164,7 +164,7 @@ func TestRegisterValidation(t *testing.T) {
 		{"empty customer id", "pbx_org", "", "Enter your OneCloud customer id."},
 		{"bad customer id", "pbx_org", "acme oy!", "Use only letters, digits and hyphens"},
 		{"overlong customer id", "pbx_org", strings.Repeat("a", 65), "at most 64 characters"},
-		{"empty name", "name", "", "Enter the your name."},
+		{"empty name", "name", "", "Enter the name of the admin."},
 		{"empty email", "email", "", "Enter an email address."},
 		{"bad email", "email", "aino.acme.example", "Enter an email address like name@example.com."},
 		{"email with name", "email", "Aino <aino@acme.example>", "like name@example.com"},

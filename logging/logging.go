@@ -44,8 +44,13 @@ func New(mode, level string) (*zap.Logger, error) {
 	}
 
 	var encoder zapcore.Encoder
+	// A person reads the console: a stack trace under every error line
+	// (many of them expected refusals the SDK logs as errors) buries the
+	// message. JSON lines keep them for the log store.
+	stackFrom := zapcore.ErrorLevel
 	switch mode {
 	case ModeConsole:
+		stackFrom = zapcore.DPanicLevel
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
 		enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 		encoder = zapcore.NewConsoleEncoder(enc)
@@ -56,7 +61,7 @@ func New(mode, level string) (*zap.Logger, error) {
 	}
 
 	core := zapcore.NewCore(encoder, zapcore.Lock(os.Stderr), lvl)
-	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(stackFrom)), nil
 }
 
 // ParseLevel turns a level name into a zap level, with an error that lists

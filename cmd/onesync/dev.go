@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/setera/onesync/devstack"
@@ -36,16 +38,26 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The other ports are only tried here, so that every taken one is
+	// named with its flag before anything starts.
+	var taken []error
 	for _, a := range []struct{ flag, addr string }{
 		{"--graph-addr", cfg.GraphAddr}, {"--onecloud-addr", cfg.OneCloudAddr},
+		{"--temporal-port", portAddr(cfg.TemporalPort)},
+		{"--temporal-ui-port", portAddr(cfg.TemporalUIPort)},
 	} {
 		l, err := listen(a.flag, a.addr)
 		if err != nil {
-			_ = httpL.Close()
-			return err
+			taken = append(taken, errors.Unwrap(err))
+			continue
 		}
 		_ = l.Close()
 	}
+	if len(taken) > 0 {
+		_ = httpL.Close()
+		return &configError{errors.Join(taken...)}
+	}
+	f.log(logger)
 
 	s, err := devstack.Start(ctx, devstack.Options{
 		DataDir:        dataDir,
@@ -73,7 +85,6 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 	}
 
 	printDevBlock(env.stdout, s, dataDir)
-	f.log(logger)
 	logger.Info("onesync dev is running; Ctrl-C stops it")
 
 	var failed error
@@ -89,6 +100,11 @@ func runDev(ctx context.Context, env *runEnv, args []string) error {
 		logger.Info("stopped")
 	}
 	return failed
+}
+
+// portAddr is the loopback address of a dev port; 0 picks a free one.
+func portAddr(port int) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // printDevBlock tells a person what to open and which accounts exist; it

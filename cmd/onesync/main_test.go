@@ -290,10 +290,26 @@ func values(m map[string]string) []string {
 }
 
 func TestStaffAdd(t *testing.T) {
-	dsn := "sqlite:" + t.TempDir() + "/onesync.db"
+	path := t.TempDir() + "/onesync.db"
+	dsn := "sqlite:" + path
 	const pw = "correct horse battery"
 
+	// A path with no database is a typo, not a new deployment.
 	code, stdout, stderr := runCmd(t, pw+"\n", nil, "staff", "add", "--store", dsn,
+		"--email", "ops@setera.example", "--password-stdin")
+	if code != exitUsage || !strings.Contains(stderr, "no OneSync database there") {
+		t.Fatalf("staff add on a missing database: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("staff add created a database at a mistyped path")
+	}
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+
+	code, stdout, stderr = runCmd(t, pw+"\n", nil, "staff", "add", "--store", dsn,
 		"--email", "Ops@Setera.example", "--name", "Ops", "--password-stdin")
 	if code != exitOK {
 		t.Fatalf("staff add: exit %d, stderr:\n%s", code, stderr)
@@ -303,7 +319,7 @@ func TestStaffAdd(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
+	db, err = store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

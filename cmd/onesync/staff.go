@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/setera/onesync/devstack"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,6 +49,15 @@ func runStaffAdd(ctx context.Context, env *runEnv, args []string) error {
 		return err
 	}
 
+	// A mistyped SQLite path would otherwise create an empty database and
+	// an account that can never log in where the portal looks.
+	if path, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {
+		if _, err := os.Stat(path); err != nil {
+			return configErrorf("--store %s: no OneSync database there (onesync dev keeps "+
+				"it at .onesync/%s; start onesync once to create it)", cfg.Store,
+				devstack.StoreFile)
+		}
+	}
 	db, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", redactDSN(cfg.Store), err)

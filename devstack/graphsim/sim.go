@@ -60,7 +60,8 @@ type Options struct {
 	ClientID     string
 	ClientSecret string
 	// Roles are the application permissions a consent grants; default
-	// graph.Permissions plus Presence.ReadWrite.All.
+	// graph.Permissions, which is what OneSync asks for. Tests of
+	// setPresence add Presence.ReadWrite.All.
 	Roles []string
 	// RedirectURIs are the app's registered redirect URIs for admin
 	// consent. Empty allows any http or https URI, a simulator laxity.
@@ -184,7 +185,7 @@ func New(opts Options) *Sim {
 		panic("graphsim: Options.ClientID and Options.ClientSecret are required")
 	}
 	if len(opts.Roles) == 0 {
-		opts.Roles = append(slices.Clone(graph.Permissions), "Presence.ReadWrite.All")
+		opts.Roles = slices.Clone(graph.Permissions)
 	}
 	if opts.TokenLifetime <= 0 {
 		opts.TokenLifetime = time.Hour
