@@ -111,7 +111,11 @@ func TestStaffOrganisation(t *testing.T) {
 		LastError: "Graph answered 429", Linked: 12})
 	page = staff.get("/staff/orgs/" + org)
 	wantText(t, page, tenantA, "active", "throttled", "Graph answered 429",
-		"Open the presence sync in the Temporal UI", "Pause the sync", "Disconnect")
+		"Open the presence sync in the Temporal UI", "Pause the sync", "Disconnect",
+		"none finished yet")
+	if strings.Contains(page.Body, "Resume the sync") {
+		t.Error("a running sync is offered Resume as well as Pause")
+	}
 
 	for _, c := range []struct{ action, signal string }{
 		{"pause", workflows.SignalPause}, {"resume", workflows.SignalResume},
