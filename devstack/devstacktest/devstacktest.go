@@ -10,13 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/setera/onesync/devstack"
-	"github.com/setera/onesync/store"
 	"github.com/setera/onesync/workflows"
 )
 
@@ -83,48 +80,11 @@ func Connect(t testing.TB, s *devstack.Stack, name, tenantID, pbxOrg string) Org
 	defer cancel()
 
 	id := "org-" + strings.ToLower(strings.NewReplacer(" ", "-", ".", "").Replace(name))
-	now := time.Now().UTC()
-	err := s.Store.CreateOrgWithAdmin(ctx,
-		store.Org{ID: id, Name: name, PBXOrg: pbxOrg, Stage: string(workflows.StageAwaitingApproval),
-			StageSince: now, CreatedAt: now},
-		store.Admin{ID: "admin-" + id, OrgID: id, Name: "Admin of " + name,
-			Email: "admin@" + id + ".example", PasswordHash: "not-a-login", CreatedAt: now})
+	res, err := s.Connect(ctx, id, name, tenantID, pbxOrg)
 	if err != nil {
-		t.Fatalf("register %s: %v", name, err)
+		t.Fatalf("connect %s: %v", name, err)
 	}
-
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    workflows.OnboardingID(id),
-		TaskQueue:             workflows.TaskQueue,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, workflows.OnboardingWorkflow, workflows.OnboardingInput{
-		OrgID: id, OrgName: name, RegisteredAt: now,
-	})
-	if err != nil {
-		t.Fatalf("start onboarding of %s: %v", name, err)
-	}
-	signal(t, ctx, s, run, workflows.SignalApprove,
-		workflows.ApproveSignal{Staff: s.StaffEmail, Note: "test"})
-	if err := s.Graph.Consent(tenantID); err != nil {
-		t.Fatalf("consent in the Graph simulator: %v", err)
-	}
-	signal(t, ctx, s, run, workflows.SignalConsentGranted,
-		workflows.ConsentGrantedSignal{TenantID: tenantID, By: "admin-" + id})
-
-	var res workflows.ImportResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatalf("onboarding of %s: %v", name, err)
-	}
-	WaitSyncing(t, s, tenantID)
 	return Org{ID: id, TenantID: tenantID, PBXOrg: pbxOrg, Import: res}
-}
-
-func signal(t testing.TB, ctx context.Context, s *devstack.Stack, run client.WorkflowRun,
-	name string, arg any) {
-	t.Helper()
-	if err := s.Client.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), name, arg); err != nil {
-		t.Fatalf("signal %s to %s: %v", name, run.GetID(), err)
-	}
 }
 
 // SyncStatus queries the tenant's PresenceSync workflow.
