@@ -220,13 +220,8 @@ func (s *server) decide(approve bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		st := c.MustGet(ctxStaff).(store.Staff)
-		o, err := s.d.Store.Org(ctx, c.Param("org"))
-		if errors.Is(err, store.ErrNotFound) {
-			s.notFound(c)
-			return
-		}
-		if err != nil {
-			s.internal(c, "staff", "read the organisation", err)
+		o, ok := s.staffOrgParam(c)
+		if !ok {
 			return
 		}
 
@@ -284,13 +279,8 @@ func (s *server) staffOrg(c *gin.Context) {
 
 func (s *server) showStaffOrg(c *gin.Context, status int, confirmErr string) {
 	ctx := c.Request.Context()
-	o, err := s.d.Store.Org(ctx, c.Param("org"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(c)
-		return
-	}
-	if err != nil {
-		s.internal(c, "staff", "read the organisation", err)
+	o, ok := s.staffOrgParam(c)
+	if !ok {
 		return
 	}
 	v := staffOrgView{Org: s.row(o), ConfirmErr: confirmErr}
@@ -337,20 +327,14 @@ var staffSyncActions = map[string]bool{
 }
 
 func (s *server) syncAction(c *gin.Context) {
-	ctx := c.Request.Context()
 	st := c.MustGet(ctxStaff).(store.Staff)
 	action := c.Param("action")
 	if !staffSyncActions[action] {
 		s.notFound(c)
 		return
 	}
-	o, err := s.d.Store.Org(ctx, c.Param("org"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(c)
-		return
-	}
-	if err != nil {
-		s.internal(c, "staff", "read the organisation", err)
+	o, ok := s.staffOrgParam(c)
+	if !ok {
 		return
 	}
 
@@ -362,4 +346,19 @@ func (s *server) syncAction(c *gin.Context) {
 			s.showStaffOrg(c, http.StatusUnprocessableEntity, msg)
 		},
 	})
+}
+
+// staffOrgParam reads the organisation named by the URL for a staff page;
+// when it cannot, it has already answered (404 or an error page).
+func (s *server) staffOrgParam(c *gin.Context) (store.Org, bool) {
+	o, err := s.d.Store.Org(c.Request.Context(), c.Param("org"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.notFound(c)
+		return store.Org{}, false
+	}
+	if err != nil {
+		s.internal(c, "staff", "read the organisation", err)
+		return store.Org{}, false
+	}
+	return o, true
 }

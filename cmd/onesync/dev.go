@@ -20,8 +20,9 @@ import (
 // portal (package devstack).
 func runDev(ctx context.Context, env *runEnv, args []string) error {
 	var cfg devConfig
-	f, logger, err := setUp(env, "dev", "Runs Temporal with its UI, the Graph and OneCloud simulators, the worker\n"+
-		"and the portal on this machine, keeping state in the data folder across restarts.", &cfg, args)
+	f, logger, err := setUp(env, "dev",
+		"Runs Temporal with its UI, the Graph and OneCloud simulators, the worker\n"+
+			"and the portal on this machine, keeping state in the data folder across restarts.", &cfg, args)
 	if err != nil {
 		return err
 	}

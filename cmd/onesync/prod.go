@@ -15,8 +15,9 @@ import (
 // cluster until ctx is cancelled. Any number of replicas may run.
 func runWorker(ctx context.Context, env *runEnv, args []string) error {
 	var cfg workerConfig
-	f, logger, err := setUp(env, "worker", "Runs OneSync's Temporal workflows and activities against a Temporal\n"+
-		"cluster, on task queue onesync. Run as many replicas as the load needs.", &cfg, args)
+	f, logger, err := setUp(env, "worker",
+		"Runs OneSync's Temporal workflows and activities against a Temporal\n"+
+			"cluster, on task queue onesync. Run as many replicas as the load needs.", &cfg, args)
 	if err != nil {
 		return err
 	}
@@ -80,8 +81,9 @@ func runWorker(ctx context.Context, env *runEnv, args []string) error {
 // behind a load balancer.
 func runAPI(ctx context.Context, env *runEnv, args []string) error {
 	var cfg apiConfig
-	f, logger, err := setUp(env, "api", "Serves the portal, the staff pages, the consent callback and the JSON\n"+
-		"API against a Temporal cluster. Run as many replicas as the load needs.", &cfg, args)
+	f, logger, err := setUp(env, "api",
+		"Serves the portal, the staff pages, the consent callback and the JSON\n"+
+			"API against a Temporal cluster. Run as many replicas as the load needs.", &cfg, args)
 	if err != nil {
 		return err
 	}
