@@ -60,7 +60,7 @@ func (s *server) home(c *gin.Context) {
 			return
 		}
 	}
-	s.render(c, http.StatusOK, "home", page{Title: "OneSync", Area: "portal"})
+	s.render(c, http.StatusOK, "home", page{Title: "Presence sync for OneCloud", Area: "portal"})
 }
 
 // requireAdmin lets a request through only with an admin session whose

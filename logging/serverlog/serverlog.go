@@ -5,6 +5,8 @@
 package serverlog
 
 import (
+	"strings"
+
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 	"go.uber.org/zap"
@@ -38,8 +40,26 @@ func (l *Logger) Debug(msg string, tags ...tag.Tag) { l.z.Debug(msg, fields(tags
 // Info logs at info level.
 func (l *Logger) Info(msg string, tags ...tag.Tag) { l.z.Info(msg, fields(tags)...) }
 
-// Warn logs at warn level.
-func (l *Logger) Warn(msg string, tags ...tag.Tag) { l.z.Warn(msg, fields(tags)...) }
+// Warn logs at warn level, or at debug level for the warnings listed in
+// expectedWarnings.
+func (l *Logger) Warn(msg string, tags ...tag.Tag) {
+	for _, prefix := range expectedWarnings {
+		if strings.HasPrefix(msg, prefix) {
+			l.z.Debug(msg, fields(tags)...)
+			return
+		}
+	}
+	l.z.Warn(msg, fields(tags)...)
+}
+
+// expectedWarnings begin warnings the embedded server gives in normal use
+// of `onesync dev`, where they tell an operator nothing to act on: it runs
+// without Nexus, and the Temporal UI asks for history pages larger than
+// the server's default threshold. They are kept, at debug level.
+var expectedWarnings = []string{
+	"HTTP API port has not been set",
+	"GetHistory page size is larger than threshold",
+}
 
 // Error logs at error level.
 func (l *Logger) Error(msg string, tags ...tag.Tag) { l.z.Error(msg, fields(tags)...) }

@@ -32,3 +32,23 @@ func TestServerTagsBecomeFields(t *testing.T) {
 		t.Fatalf("fields %v, want wf-namespace=default and shard-id=1", fields)
 	}
 }
+
+// The warnings `onesync dev` gives in normal use go to debug level; any
+// other warning stays a warning.
+func TestExpectedWarningsAreDebug(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	l := New(zap.New(core))
+	l.Warn("HTTP API port has not been set. Nexus HTTP endpoints will not be available.")
+	l.Warn("GetHistory page size is larger than threshold")
+	l.Warn("shard is lagging")
+
+	got := logs.All()
+	if len(got) != 3 {
+		t.Fatalf("%d lines, want 3", len(got))
+	}
+	for i, want := range []zapcore.Level{zapcore.DebugLevel, zapcore.DebugLevel, zapcore.WarnLevel} {
+		if got[i].Level != want {
+			t.Errorf("%q logged at %s, want %s", got[i].Message, got[i].Level, want)
+		}
+	}
+}
