@@ -37,7 +37,7 @@ func TestServerTagsBecomeFields(t *testing.T) {
 // other warning stays a warning.
 func TestExpectedWarningsAreDebug(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	l := New(zap.New(core))
+	l := serverlog.New(zap.New(core))
 	l.Warn("HTTP API port has not been set. Nexus HTTP endpoints will not be available.")
 	l.Warn("GetHistory page size is larger than threshold")
 	l.Warn("shard is lagging")
