@@ -8,6 +8,7 @@
 package devstack
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -97,6 +98,13 @@ type Options struct {
 
 	// StaffEmail is the staff account created at the first start.
 	StaffEmail string
+
+	// GraphClientSecret, OneCloudAPIKey and OneCloudSigningSecret are the
+	// simulators' secrets; empty ones are generated for this run. A test
+	// sets them to run a second worker process against the same stack.
+	GraphClientSecret     string
+	OneCloudAPIKey        string
+	OneCloudSigningSecret string
 
 	Logger *zap.Logger
 	Debug  bool
@@ -275,7 +283,7 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 // startSimulators starts the Graph and OneCloud simulators with secrets
 // made for this run, and seeds their demo data.
 func (s *Stack) startSimulators(ctx context.Context, o Options) error {
-	secret := randomHex(24)
+	secret := cmp.Or(o.GraphClientSecret, randomHex(24))
 	s.Graph = graphsim.New(graphsim.Options{Seed: 1, ClientID: DevClientID, ClientSecret: secret})
 	if err := s.Graph.Start(o.GraphAddr); err != nil {
 		return fmt.Errorf("start Graph simulator: %w", err)
@@ -309,7 +317,8 @@ func (s *Stack) startSimulators(ctx context.Context, o Options) error {
 		}
 	}
 
-	s.oneCloudKey, s.oneCloudSecret = randomHex(24), randomHex(32)
+	s.oneCloudKey = cmp.Or(o.OneCloudAPIKey, randomHex(24))
+	s.oneCloudSecret = cmp.Or(o.OneCloudSigningSecret, randomHex(32))
 	s.OneCloud = onecloudsim.New(onecloudsim.Options{
 		APIKey: s.oneCloudKey, SigningSecret: s.oneCloudSecret, Logger: o.Logger.Named("onecloudsim"),
 	})
