@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"fmt"
@@ -125,6 +126,10 @@ type orgRow struct {
 	Org        store.Org
 	WorkflowID string
 	HistoryURL string
+	// SharedPBX names the other organisations registered with the same
+	// OneCloud customer id, so that staff see a duplicate before they
+	// approve it.
+	SharedPBX []string
 }
 
 // staffHomeView lists pending registrations first, then every organisation.
@@ -187,9 +192,18 @@ func (s *server) showStaffHome(c *gin.Context, status int, forms map[string]*for
 		s.internal(c, "staff", "list the organisations", err)
 		return
 	}
+	byPBX := map[string][]string{}
+	for _, o := range orgs {
+		byPBX[strings.ToLower(o.PBXOrg)] = append(byPBX[strings.ToLower(o.PBXOrg)], o.Name)
+	}
 	v := staffHomeView{Forms: forms}
 	for _, o := range orgs {
 		r := s.row(o)
+		for _, name := range byPBX[strings.ToLower(o.PBXOrg)] {
+			if name != o.Name {
+				r.SharedPBX = append(r.SharedPBX, name)
+			}
+		}
 		if workflows.Stage(o.Stage) == workflows.StageAwaitingApproval &&
 			!s.decisionSent(c.Request.Context(), o) {
 			v.Pending = append(v.Pending, r)

@@ -146,3 +146,24 @@ func TestStaffOrganisation(t *testing.T) {
 	wantStatus(t, staff.post("/staff/orgs/"+org, "/staff/orgs/"+org+"/sync/terminate",
 		url.Values{}), http.StatusNotFound)
 }
+
+// Two registrations with the same OneCloud customer id: staff see the
+// duplicate on the pending card before they approve either.
+func TestStaffSeeASharedOneCloudCustomerID(t *testing.T) {
+	e := newEnv(t)
+	e.register("Acme Oy", "aino@acme.example")
+	b := e.browser()
+	v := registration("Acme Group", "eero@acme.example")
+	v.Set("pbx_org", "ACME-oy")
+	if a := b.post("/register", "/register", v); a.Status != http.StatusSeeOther {
+		t.Fatalf("second registration: %d\n%s", a.Status, a.Body)
+	}
+	e.register("Beta Oy", "bo@beta.example")
+
+	home := e.staff("sami@setera.example").get("/staff")
+	wantText(t, home, "is also used by Acme Group", "is also used by Acme Oy")
+	if strings.Count(home.Body, "is also used by") != 2 {
+		t.Errorf("the duplicate is flagged %d times, want on the two Acme cards only",
+			strings.Count(home.Body, "is also used by"))
+	}
+}
