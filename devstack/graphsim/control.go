@@ -317,7 +317,10 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;
 <input id="latency" name="latencyMs" type="number" min="0" value="0">
 <label for="failid">User id</label><input id="failid" name="id">
 <button type="submit">Inject</button></form></fieldset>
-<p>Requests: {{.Counts}}</p>
+<p>Requests: {{with .Counts}}tokens {{.Token}}, users {{.Users}}, delta {{.Delta}},
+presence reads {{.Presences}} (throttled {{.Throttled}}, failed {{.Failed}}),
+single presence {{.Presence}}, setPresence {{.SetPresence}},
+clearPresence {{.ClearPresence}}{{end}}</p>
 <table><thead><tr><th>Name</th><th>Mail / UPN</th><th>Phones</th><th>Type</th>
 <th>Presence</th><th>Changed</th><th>Set</th></tr></thead><tbody>
 {{range .Users}}<tr><td>{{.DisplayName}}</td><td>{{.Mail}}<br>{{.UPN}}</td>
@@ -342,7 +345,7 @@ type controlPage struct {
 	Tenants []TenantInfo
 	Tenant  *TenantInfo
 	Users   []controlUser
-	Counts  string
+	Counts  RequestCounts
 	Actions []string
 	Error   string
 }
@@ -361,7 +364,7 @@ func (s *Sim) controlTenant(w http.ResponseWriter, r *http.Request) {
 	users, _ := s.controlUsers(id)
 	counts, _ := s.RequestCounts(id)
 	renderControl(w, http.StatusOK, controlPage{Tenant: &info, Users: users,
-		Counts: fmt.Sprintf("%+v", counts), Actions: actionOrder,
+		Counts: counts, Actions: actionOrder,
 		Error: r.URL.Query().Get("error")})
 }
 

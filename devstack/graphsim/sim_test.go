@@ -285,6 +285,12 @@ func TestControlAPIRefusesBadInputWith4xxJSON(t *testing.T) {
 		if !strings.Contains(string(raw), "Demo Oy") {
 			t.Errorf("%s does not show the demo tenant", page)
 		}
+		if page != "/control" && !strings.Contains(string(raw), "presence reads") {
+			t.Errorf("%s does not show the request counts:\n%s", page, raw)
+		}
+		if !strings.HasSuffix(strings.TrimSpace(string(raw)), "</html>") {
+			t.Errorf("%s stops before its end: a template error?", page)
+		}
 	}
 }
 
