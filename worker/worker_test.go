@@ -11,6 +11,7 @@ import (
 
 	"github.com/setera/onesync/devstack/temporaldev"
 	"github.com/setera/onesync/devstack/temporaldev/temporaldevtest"
+	"github.com/setera/onesync/internal/testutil"
 	"github.com/setera/onesync/worker"
 	"github.com/setera/onesync/workflows"
 )
@@ -42,7 +43,7 @@ func TestRegistersOnboardingUnderItsName(t *testing.T) {
 	}
 
 	var status workflows.OnboardingStatus
-	waitFor(t, "status query answered", func() error {
+	testutil.Eventually(t, 30*time.Second, "status query answered", func() error {
 		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
 		if err != nil {
 			return err
@@ -54,7 +55,7 @@ func TestRegistersOnboardingUnderItsName(t *testing.T) {
 	}
 
 	query := fmt.Sprintf("%s = 'org-42'", workflows.SearchAttrOrg)
-	waitFor(t, "onboarding found by organisation", func() error {
+	testutil.Eventually(t, 30*time.Second, "onboarding found by organisation", func() error {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: srv.Namespace(), Query: query,
 		})
@@ -74,20 +75,5 @@ func TestDialRejectsHalfACertificate(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("Dial accepted a certificate without its key")
-	}
-}
-
-func waitFor(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/setera/onesync/devstack"
+	"github.com/setera/onesync/internal/testutil"
 	"github.com/setera/onesync/workflows"
 )
 
@@ -111,19 +112,6 @@ func WaitSyncing(t testing.TB, s *devstack.Stack, tenantID string) {
 	})
 }
 
-// Eventually polls cond every 50 ms until it returns nil or within passes;
-// then the test fails with what was awaited and the last error.
-func Eventually(t testing.TB, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %v", within, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// Eventually polls cond until it returns nil or within passes; then the
+// test fails with what was awaited and the last error.
+var Eventually = testutil.Eventually

@@ -21,6 +21,7 @@ import (
 
 	"github.com/setera/onesync/devstack/temporaldev"
 	"github.com/setera/onesync/devstack/temporaldev/temporaldevtest"
+	"github.com/setera/onesync/internal/testutil"
 	"github.com/setera/onesync/worker"
 	"github.com/setera/onesync/workflows"
 )
@@ -91,7 +92,7 @@ func TestEmbeddedServerRunsWorkflowThroughWorker(t *testing.T) {
 	// through the API must find the workflow.
 	query := fmt.Sprintf("%s = '%s' AND %s = 'org-1'", workflows.SearchAttrStage,
 		workflows.StageImporting, workflows.SearchAttrOrg)
-	waitFor(t, "workflow found by search attribute", func() error {
+	testutil.Eventually(t, 30*time.Second, "workflow found by search attribute", func() error {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: srv.Namespace(),
 			Query:     query,
@@ -242,21 +243,5 @@ func TestStartRejectsBadOptions(t *testing.T) {
 				t.Fatal("Start accepted bad options")
 			}
 		})
-	}
-}
-
-// waitFor polls check until it succeeds or a generous deadline passes.
-func waitFor(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

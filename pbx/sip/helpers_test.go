@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setera/onesync/internal/testutil"
 	"github.com/setera/onesync/pbx/sip/siptest"
 )
 
@@ -19,13 +20,12 @@ func (l *line) etagOf(p *Publisher, event string) string {
 // waitFor polls cond until it holds or d runs out.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, d)
+	testutil.Eventually(t, d, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not an assertion
-	}
+		return nil
+	})
 }
 
 func containsAll(s string, parts ...string) bool {
