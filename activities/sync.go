@@ -522,6 +522,10 @@ func (a *Activities) permanentGraphError(tenant string, err error) error {
 	return nil
 }
 
+// releaseHeartbeatEvery is how many released lines ReleaseLines heartbeats
+// at a time; a retry after a crash re-releases at most that many.
+const releaseHeartbeatEvery = 100
+
 // ReleaseLines sets every working extension of the tenant back to
 // available, so that nobody's lamp stays busy when the sync ends
 // (revocation, disconnect). A failure on one extension does not stop the
@@ -590,9 +594,15 @@ func (a *Activities) ReleaseLines(ctx context.Context,
 				LineState: string(presence.Available), Seq: o.seq, ChangedAt: now,
 			})
 			released = append(released, l.UserID)
-			activity.RecordHeartbeat(ctx, released)
+			// The list is encoded at every heartbeat: every
+			// releaseHeartbeatEvery lines, and once at the end, keep that
+			// linear in the tenant's size.
+			if len(released)%releaseHeartbeatEvery == 0 {
+				activity.RecordHeartbeat(ctx, released)
+			}
 		}
 	}
+	activity.RecordHeartbeat(ctx, released)
 
 	if len(updates) > 0 {
 		if err := a.Store.SaveStates(ctx, in.TenantID, updates); err != nil {

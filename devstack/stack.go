@@ -139,9 +139,8 @@ type Stack struct {
 	oneCloudSecret string
 	sip            *sip.Publisher
 	worker         sdkworker.Worker
-	workerErr      chan error
+	failed         chan error // what stopped by itself: the worker or the portal
 	http           *http.Server
-	httpDone       chan error
 	closers        []func() error
 	stopped        bool
 }
@@ -152,7 +151,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("devstack: a data folder is required")
 	}
-	s := &Stack{logger: o.Logger, StaffEmail: o.StaffEmail, workerErr: make(chan error, 1)}
+	s := &Stack{logger: o.Logger, StaffEmail: o.StaffEmail, failed: make(chan error, 2)}
 	if err := s.start(ctx, o); err != nil {
 		_ = s.Stop()
 		return nil, err
@@ -250,7 +249,7 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 		SyncInterval: o.SyncInterval,
 		SyncWindow:   o.SyncWindow,
 		StopTimeout:  workerStopTimeout,
-		OnFatalError: func(err error) { s.workerErr <- err },
+		OnFatalError: func(err error) { s.failed <- fmt.Errorf("worker stopped: %w", err) },
 	})
 	if err := s.worker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -454,30 +453,16 @@ func (s *Stack) serve(l net.Listener, h http.Handler) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(s.logger.Named("http")),
 	}
-	s.httpDone = make(chan error, 1)
 	go func() {
-		err := s.http.Serve(l)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+		if err := s.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- fmt.Errorf("portal stopped: %w", err)
 		}
-		s.httpDone <- err
 	}()
 }
 
-// Failed delivers an error when the worker or the portal stopped by itself.
-func (s *Stack) Failed() <-chan error {
-	out := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-s.workerErr:
-			out <- fmt.Errorf("worker stopped: %w", err)
-		case err := <-s.httpDone:
-			s.httpDone <- err
-			out <- fmt.Errorf("portal stopped: %v", err)
-		}
-	}()
-	return out
-}
+// Failed delivers an error when the worker or the portal stopped by
+// itself; a clean Stop delivers nothing.
+func (s *Stack) Failed() <-chan error { return s.failed }
 
 // StopWorker stops the worker alone, as a crash or a deploy would; tests
 // then start another with StartWorker.
