@@ -57,7 +57,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 
-	if err := db.Ping(ctx); err != nil {
+	if err := db.pingAtStart(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -169,6 +169,32 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// pingAtStart is the first Ping. When several processes open a new SQLite
+// file at once, the switch to WAL that each first connection makes can
+// answer SQLITE_BUSY without waiting for the busy timeout; that passes as
+// soon as the first of them has switched, so it is retried for a while.
+func (db *DB) pingAtStart(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.Ping(ctx)
+		if err == nil || db.dialect != DialectSQLite || !isBusy(err) ||
+			time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether SQLite refused because another connection holds
+// the lock.
+func isBusy(err error) bool {
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
+}
+
 // Dialect names the database behind the store: "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect }
 
@@ -243,7 +269,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		applied_at BIGINT NOT NULL
 	)`
 	if _, err := db.w.ExecContext(ctx, create); err != nil {
-		if !isUnique(err) {
+		if !isCatalogCollision(err) {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
 		if _, err := db.w.ExecContext(ctx, create); err != nil {
@@ -340,6 +366,21 @@ func fromMS(v int64) time.Time {
 }
 
 // isUnique reports whether err is a unique or primary key violation.
+// isCatalogCollision reports whether PostgreSQL refused a CREATE ... IF NOT
+// EXISTS because another session created the same object at that moment:
+// it answers with a unique violation on its catalog, "type already exists"
+// or "relation already exists", depending on where the race is lost.
+func isCatalogCollision(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505", "42710", "42P07":
+			return true
+		}
+	}
+	return false
+}
+
 func isUnique(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
