@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/setera/onesync/devstack/temporaldev"
+	"github.com/setera/onesync/internal/testutil"
 )
 
 // devProcess is `onesync dev` running as a subprocess of the test.
@@ -164,15 +166,19 @@ func TestDevServesAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("Temporal UI root: %d %v %.100q", code, err, body)
 	}
 
-	// The block a person reads names each address.
+	// The block a person reads names each address. The portal answers a
+	// moment before the block is printed, so it is awaited.
 	for _, want := range []string{
 		"Portal          http://" + p.http,
 		"Temporal UI     http://" + p.ui,
 		"Temporal gRPC   " + p.temporal,
 	} {
-		if !strings.Contains(p.stdout.String(), want) {
-			t.Errorf("dev output lacks %q:\n%s", want, p.stdout)
-		}
+		testutil.Eventually(t, 30*time.Second, "the dev block", func() error {
+			if !strings.Contains(p.stdout.String(), want) {
+				return fmt.Errorf("dev output lacks %q:\n%s", want, p.stdout)
+			}
+			return nil
+		})
 	}
 
 	p.stop(t)
